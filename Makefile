@@ -1,0 +1,35 @@
+# `make test` builds everything from scratch in .venv and runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SHARED ?= ../shared/data
+
+.PHONY: venv test quickstart bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU wheel; anything else would pull a CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
+	  $(VENV)/bin/pytest -q -rs tests
+
+# The main job on the offline default: fine-tune MiniLM and its 3-layer cut on a slice of
+# SQuAD 2.0 train, predict a slice of dev, and compare the two models' error sets.
+quickstart: venv
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
+	  $(VENV)/bin/miniature errors --config configs/quickstart.yaml --out runs/quickstart/errors
+
+bench: venv
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/qa_predict.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

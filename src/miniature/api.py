@@ -1,0 +1,141 @@
+"""The public API; every CLI verb `miniature <verb>` calls `miniature.<verb>()` here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from miniature.characteristics.errors import (
+    ErrorSet,
+    ErrorsResult,
+    compare_errors,
+    from_predictions,
+    read_error_set,
+    read_predictions,
+)
+from miniature.config import QAConfig, StudyConfig, load_config
+from miniature.data.squad import QADataset, load_qa_dataset
+from miniature.exceptions import ConfigError, DataError
+from miniature.report.tables import write_table
+from miniature.runs import RunDir, atomic_write_json, meta_block, sha256_file
+from miniature.scoring import squad_v2_scores
+from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
+from miniature.zoo import hf_quiet, load_qa_model, load_tokenizer, resolve_model
+
+
+def _inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
+    return [{"path": str(p), "sha256": sha256_file(p)} for p in paths if Path(p).is_file()]
+
+
+def _read_na_probs(path: str | Path) -> dict[str, float]:
+    doc = read_predictions(path)  # same shape checks: a non-empty JSON object
+    bad = [q for q, v in doc.items() if not isinstance(v, (int, float))]
+    if bad:
+        raise DataError(f"{path}: no-answer probability of {bad[0]!r} is not a number")
+    return {q: float(v) for q, v in doc.items()}
+
+
+def score(gold: str | Path, predictions: str | Path, na_probs: str | Path | None = None,
+          na_prob_thresh: float = 1.0, out: str | Path | None = None) -> dict[str, float]:
+    """Official SQuAD v2 figures of a predictions file; written as JSON to `out` where given."""
+    dataset = load_qa_dataset(gold)
+    preds = read_predictions(predictions)
+    probs = _read_na_probs(na_probs) if na_probs else None
+    figures = squad_v2_scores(dataset, preds, probs, na_prob_thresh)
+    if out is not None:
+        inputs = [gold, predictions] + ([na_probs] if na_probs else [])
+        atomic_write_json(out, {"meta": meta_block(inputs=_inputs_meta(inputs)), **figures})
+    return figures
+
+
+def predict(model: str, data: str | Path, out: str | Path, split: str = "validation", limit: int | None = None,
+            qa: QAConfig | None = None, progress: bool = False) -> Path:
+    """Predict with a model that has a trained QA head; write predictions.json and na_probs.json."""
+    spec = resolve_model(model)
+    dataset = load_qa_dataset(data, split, limit)
+    cfg = qa or QAConfig()
+    hf_quiet(progress)
+    tokenizer = load_tokenizer(spec)
+    net = load_qa_model(spec, require_head=True)
+    preds, na = predict_qa(net, tokenizer, dataset, cfg, progress)
+    out = Path(out)
+    atomic_write_json(out / "predictions.json", preds)
+    atomic_write_json(out / "na_probs.json", na)
+    return out
+
+
+def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], QADataset, list[dict]]:
+    """Fine-tune (cached), predict (cached) and score every model of the config.
+
+    Every name and data file is checked before any training starts.
+    """
+    specs = [resolve_model(m.name, m.revision, m.trust_remote_code) for m in cfg.models]
+    labels = [m.display for m in cfg.models]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two models share a label; give each a distinct `label`")
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
+    needs_training = any(not m.finetuned for m in cfg.models)
+    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    sets, scores = [], []
+    for entry, spec, label in zip(cfg.models, specs, labels):
+        if entry.finetuned:
+            ckpt_path, ckpt_id = None, spec.identity()
+        else:
+            assert train is not None
+            ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
+            ckpt_path, ckpt_id = ckpt.path, ckpt.key
+        folder = cached_predictions(spec, ckpt_path, ckpt_id, dev, cfg.qa, run, progress)
+        preds = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
+        na = json.loads((folder / "na_probs.json").read_text(encoding="utf-8"))
+        sets.append(from_predictions(label, dev, preds, str(folder / "predictions.json")))
+        scores.append({"model": label, **squad_v2_scores(dev, preds, na), "predictions": str(folder)})
+    return sets, dev, scores
+
+
+def errors(config: str | Path | StudyConfig | None = None, *, predictions: Sequence[str | Path] = (),
+           gold: str | Path | None = None, error_sets: Sequence[str | Path] = (),
+           names: Sequence[str] = (), out: str | Path | None = None, overrides: Sequence[str] = (),
+           progress: bool = False) -> ErrorsResult:
+    """Compare the prediction errors of models, prediction files or error-set files.
+
+    Exactly one of `config` (models fine-tuned and scored), `predictions` (with `gold`) or
+    `error_sets` (JSON lists of ids; `gold`, if given, fixes their universe). Writes
+    errors.md/.csv/.json and the error sets into `out`, if given.
+    """
+    modes = sum([config is not None, bool(predictions), bool(error_sets)])
+    if modes != 1:
+        raise ConfigError("give exactly one of a config, --predictions or --error-sets")
+    inputs = list(predictions or error_sets)
+    if names and len(names) != len(inputs):
+        raise ConfigError(f"--names gives {len(names)} names for {len(inputs)} inputs")
+    labels = list(names) or [Path(p).stem if Path(p).stem != "predictions" else Path(p).parent.name
+                             for p in inputs]
+    scores: list[dict] = []
+    if config is not None:
+        cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+        sets, dev, scores = model_error_sets(cfg, progress)
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                          dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
+    elif predictions:
+        if gold is None:
+            raise ConfigError("--predictions needs --gold, the file they are scored against")
+        dev = load_qa_dataset(gold)
+        sets = [from_predictions(n, dev, read_predictions(p), str(p)) for n, p in zip(labels, inputs)]
+        meta = meta_block(inputs=_inputs_meta([gold, *inputs]), dev_fingerprint=dev.fingerprint)
+    else:
+        dev = load_qa_dataset(gold) if gold is not None else None
+        sets = [read_error_set(p, n) for n, p in zip(labels, inputs)]
+        meta = meta_block(inputs=_inputs_meta(([gold] if gold else []) + inputs))
+    result = compare_errors(sets, dev)
+    if out is not None:
+        result.write(out, meta)
+        if scores:
+            cols = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"]
+            write_table(out, "scores", scores, meta, cols, digits=2)
+    return result
+
+
+__all__ = ["score", "predict", "errors", "model_error_sets"]

@@ -1,0 +1,9 @@
+"""The paper's characteristics, one file each; registered by name."""
+
+from __future__ import annotations
+
+from miniature.registry import Registry
+
+# name -> one-line description; `miniature list characteristics` prints it
+CHARACTERISTICS: Registry[str] = Registry("characteristic")
+CHARACTERISTICS.add("errors", "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong")

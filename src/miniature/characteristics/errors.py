@@ -1,0 +1,155 @@
+"""Prediction errors: a model's error set (exact match 0) and the pairwise agreement of error sets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from miniature.agreement import SetPair, pairwise_sets
+from miniature.data.squad import QADataset
+from miniature.exceptions import DataError, MismatchError
+from miniature.runs import atomic_write_json, content_key, meta_block
+from miniature.scoring import error_ids
+from miniature.report.tables import to_markdown, write_table
+
+COLUMNS = ["model_i", "model_j", "jaccard", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
+
+
+def universe_key(ids: Sequence[str]) -> str:
+    """A fingerprint of a question universe (the set of question ids scored)."""
+    return content_key(sorted(ids))
+
+
+@dataclass(frozen=True)
+class ErrorSet:
+    """The ids a model got wrong, and, where known, the universe of questions it was scored on."""
+
+    name: str
+    ids: frozenset[str]
+    universe: str | None = None  # universe_key of the scored ids
+    n_questions: int | None = None
+    source: str = ""
+
+    def to_json(self, meta: dict | None = None) -> dict:
+        return {
+            "meta": meta or meta_block(),
+            "name": self.name,
+            "universe": self.universe,
+            "n_questions": self.n_questions,
+            "errors": sorted(self.ids),
+        }
+
+
+def from_predictions(name: str, gold: QADataset, preds: Mapping[str, str], source: str = "") -> ErrorSet:
+    """The error set of predictions scored against `gold`."""
+    return ErrorSet(name, error_ids(gold, preds), universe_key(gold.ids), len(gold), source)
+
+
+def read_error_set(path: str | Path, name: str | None = None) -> ErrorSet:
+    """Read a JSON list of ids (the paper's files) or an error set miniature wrote."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    universe = n = None
+    if isinstance(doc, dict):
+        if "errors" not in doc:
+            raise DataError(f"{path}: an error-set object needs an 'errors' list of question ids")
+        universe, n, doc = doc.get("universe"), doc.get("n_questions"), doc["errors"]
+    if not isinstance(doc, list) or not all(isinstance(q, str) for q in doc):
+        raise DataError(f"{path}: an error set must be a JSON list of question ids (strings)")
+    if len(set(doc)) != len(doc):
+        raise DataError(f"{path}: lists a question id twice")
+    return ErrorSet(name or path.stem, frozenset(doc), universe, n, str(path))
+
+
+def read_predictions(path: str | Path) -> dict[str, str]:
+    """Read an official predictions file: {id: answer text}."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: predictions must be a JSON object {{question id: answer text}}")
+    if not doc:
+        raise DataError(f"{path}: holds no predictions")
+    return doc
+
+
+def check_universes(sets: Sequence[ErrorSet], gold: QADataset | None = None) -> None:
+    """Refuse error sets that were not scored on the same questions."""
+    known = {s.universe for s in sets if s.universe}
+    if gold is not None:
+        gold_ids, gold_key = set(gold.ids), universe_key(gold.ids)
+        for s in sets:
+            stray = [q for q in s.ids if q not in gold_ids]
+            if stray:
+                raise MismatchError(
+                    f"error set {s.name!r} ({s.source}) names {len(stray)} question(s) not in the gold "
+                    f"file {gold.source} (first: {sorted(stray)[0]!r}); compare sets over the same questions"
+                )
+            if s.universe and s.universe != gold_key:
+                raise MismatchError(
+                    f"error set {s.name!r} was scored on other questions than {gold.source}; "
+                    "compare sets over the same questions"
+                )
+    elif len(known) > 1:
+        names = [s.name for s in sets if s.universe]
+        raise MismatchError(
+            f"error sets {', '.join(names)} were scored on different question universes; "
+            "compare sets over the same questions"
+        )
+
+
+@dataclass(frozen=True)
+class ErrorsResult:
+    """Error sets in order and the agreement of every pair."""
+
+    sets: tuple[ErrorSet, ...]
+    pairs: tuple[SetPair, ...]
+
+    def rows(self) -> list[dict]:
+        return [p.row() for p in self.pairs]
+
+    def markdown(self) -> str:
+        sizes = ", ".join(
+            f"{s.name} {len(s.ids)}" + (f"/{s.n_questions}" if s.n_questions else "") for s in self.sets
+        )
+        return f"Error-set sizes: {sizes}\n\n" + to_markdown(self.rows(), COLUMNS)
+
+    def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
+        """Write errors.md/.csv/.json and every error set under `out_dir`."""
+        out = Path(out_dir)
+        for s in self.sets:
+            atomic_write_json(out / "error_sets" / f"{s.name}.json", s.to_json(meta))
+        sets_info = [
+            {"name": s.name, "errors": len(s.ids), "n_questions": s.n_questions, "source": s.source}
+            for s in self.sets
+        ]
+        return write_table(out, "errors", self.rows(), meta, COLUMNS, extra={"sets": sets_info})
+
+
+def compare_errors(sets: Sequence[ErrorSet], gold: QADataset | None = None) -> ErrorsResult:
+    """Pairwise agreement of error sets, after checking they share one question universe.
+
+    Args:
+        sets: two or more error sets, in the order rows should follow (the paper's: large first).
+        gold: the gold questions, if known: every error id must be one of them.
+    """
+    if len(sets) < 2:
+        raise DataError(f"comparing error sets needs at least two, got {len(sets)}")
+    names = [s.name for s in sets]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(f"two inputs share the name {dup[0]!r}; give distinct --names")
+    check_universes(sets, gold)
+    pairs = pairwise_sets({s.name: s.ids for s in sets})
+    return ErrorsResult(tuple(sets), tuple(pairs))

@@ -1,0 +1,123 @@
+"""`miniature <verb>`: a thin layer over the public API; user errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from miniature import __version__
+from miniature.exceptions import MiniatureError
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    from miniature.characteristics import CHARACTERISTICS
+    from miniature.data.squad import DATASETS
+    from miniature.zoo import MODELS
+
+    if args.what == "models":
+        for name, spec in MODELS.items():
+            print(f"{name:12s} {spec.source}\n{'':12s} {spec.description}")
+    elif args.what == "datasets":
+        for name, ds in DATASETS.items():
+            print(f"{name:12s} {ds.hub_id:22s} {ds.description}")
+        print("(or any SQuAD-format .json, .jsonl file, or hub id owner/name)")
+    else:
+        for name, desc in CHARACTERISTICS.items():
+            print(f"{name:12s} {desc}")
+
+
+def _cmd_score(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from miniature.api import score
+
+    out = args.out or Path(args.predictions).with_suffix(".scores.json")
+    figures = score(args.gold, args.predictions, args.na_probs, args.na_prob_thresh, out)
+    print(json.dumps(figures, indent=2))
+    print(f"written: {out}", file=sys.stderr)
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from miniature.api import predict
+    from miniature.config import QAConfig
+
+    qa = QAConfig(eval_batch_size=args.batch_size) if args.batch_size else QAConfig()
+    folder = predict(args.model, args.data, args.out, args.split, args.limit, qa, progress=not args.quiet)
+    print(f"written: {folder}/predictions.json, {folder}/na_probs.json")
+
+
+def _cmd_errors(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from miniature.api import errors
+    from miniature.config import load_config
+
+    config = load_config(args.config, args.set) if args.config else None
+    out = args.out or (Path(config.run_dir) / "errors" if config else Path("miniature-errors"))
+    result = errors(config, predictions=args.predictions or (), gold=args.gold,
+                    error_sets=args.error_sets or (), names=args.names or (), out=out,
+                    progress=not args.quiet)
+    print(result.markdown())
+    print(f"written: {out}/errors.md, errors.csv, errors.json", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="miniature", description="Does a compressed model behave like a "
+                                "miniature of the large one? Compare models' behaviour side by side.")
+    p.add_argument("--version", action="version", version=f"miniature {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    s = sub.add_parser("list", help="list registered models, datasets or characteristics")
+    s.add_argument("what", choices=["models", "datasets", "characteristics"])
+    s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("score", help="official SQuAD v2 figures of a predictions file")
+    s.add_argument("--gold", required=True, help="SQuAD v2 .json or .jsonl gold file")
+    s.add_argument("--predictions", required=True, help="JSON {id: answer text}, '' for no answer")
+    s.add_argument("--na-probs", help="JSON {id: no-answer probability} (adds best_exact/best_f1)")
+    s.add_argument("--na-prob-thresh", type=float, default=1.0, help="no-answer threshold (default 1.0)")
+    s.add_argument("--out", help="where to write the figures (default: PREDICTIONS.scores.json)")
+    s.set_defaults(func=_cmd_score)
+
+    s = sub.add_parser("predict", help="predict answers with a model that has a trained QA head")
+    s.add_argument("--model", required=True, help="registered name, local folder or hub id")
+    s.add_argument("--data", required=True, help="SQuAD v2 .json/.jsonl file, squad_v2 or a hub id")
+    s.add_argument("--split", default="validation", help="split of a hub dataset (default validation)")
+    s.add_argument("--limit", type=int, help="first N questions only")
+    s.add_argument("--batch-size", type=int, help="prediction batch size (default 64)")
+    s.add_argument("--out", required=True, help="folder for predictions.json and na_probs.json")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_predict)
+
+    s = sub.add_parser("errors", help="compare the prediction errors of models or files")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="YAML study config: models are fine-tuned, predicted and scored")
+    src.add_argument("--predictions", nargs="+", metavar="PRED.json", help="prediction files (need --gold)")
+    src.add_argument("--error-sets", nargs="+", metavar="IDS.json", help="JSON lists of wrong question ids")
+    s.add_argument("--gold", help="gold file for --predictions (and the universe of --error-sets)")
+    s.add_argument("--names", nargs="+", help="labels for the inputs, in order")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set qa.epochs=1 (repeatable)")
+    s.add_argument("--out", help="output folder (default: RUN_DIR/errors, or ./miniature-errors)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_errors)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except MiniatureError as e:
+        print(f"miniature: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("miniature: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Typed experiment config (pydantic, unknown keys refused), loaded from YAML with --set overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from miniature.exceptions import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEntry(_Strict):
+    """One model of the study."""
+
+    name: str  # registered name (`miniature list models`), local folder, or hub id owner/name
+    label: str | None = None  # how tables name it; defaults to `name`
+    revision: str | None = None  # hub revision (branch, tag or commit)
+    trust_remote_code: bool = False  # off unless you trust the repository's code
+    finetuned: bool = False  # already a QA checkpoint: predict with it, do not fine-tune
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class QAConfig(_Strict):
+    """Extractive-QA fine-tuning and prediction; defaults are the paper's recipe."""
+
+    seed: int = 42
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, gt=0)  # stop after this many steps (overrides epochs)
+    learning_rate: float = Field(3e-5, gt=0)
+    batch_size: int = Field(32, gt=0)  # per-device training batch
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_seq_length: int = Field(384, gt=16)
+    doc_stride: int = Field(128, gt=0)
+    max_query_length: int = Field(64, gt=0)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU, fp32 on CPU
+    # prediction
+    eval_batch_size: int = Field(64, gt=0)
+    n_best_size: int = Field(20, gt=0)
+    max_answer_length: int = Field(30, gt=0)
+    null_score_diff_threshold: float = 0.0
+
+    @field_validator("doc_stride")
+    @classmethod
+    def _stride(cls, v: int, info: Any) -> int:
+        msl = info.data.get("max_seq_length", 384)
+        if v >= msl:
+            raise ValueError(f"doc_stride ({v}) must be smaller than max_seq_length ({msl})")
+        return v
+
+    def training_fields(self) -> dict[str, Any]:
+        """The knobs that determine the fine-tuned weights (the checkpoint's cache key)."""
+        keep = {"seed", "epochs", "max_steps", "learning_rate", "batch_size", "gradient_accumulation_steps",
+                "warmup_ratio", "weight_decay", "max_seq_length", "doc_stride", "max_query_length", "precision"}
+        return {k: v for k, v in self.model_dump().items() if k in keep}
+
+
+class DataConfig(_Strict):
+    """Where the QA data comes from: .json (SQuAD v2 format), .jsonl, `squad_v2` or a hub id."""
+
+    train: str = "squad_v2"
+    train_split: str = "train"
+    train_limit: int | None = Field(None, gt=0)  # first N training questions
+    dev: str = "squad_v2"
+    dev_split: str = "validation"
+    dev_limit: int | None = Field(None, gt=0)  # first N dev questions
+
+
+class StudyConfig(_Strict):
+    """A study: which models, which data, which knobs, and where the run folder lives."""
+
+    run_dir: Path = Path("runs/default")
+    models: list[ModelEntry] = Field(min_length=1)
+    data: DataConfig = DataConfig()
+    qa: QAConfig = QAConfig()
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        # a bare string is shorthand for {name: ...}
+        return [{"name": m} if isinstance(m, str) else m for m in v] if isinstance(v, list) else v
+
+
+def _parse_scalar(text: str) -> Any:
+    return yaml.safe_load(text) if text.strip() else ""
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.path=value` overrides (values parsed as YAML) to a raw config dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key.path=value")
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {p!r} is not a section")
+            node = child
+        node[parts[-1]] = _parse_scalar(value)
+    return raw
+
+
+def _describe(e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "config"
+    if err["type"] == "extra_forbidden":
+        return f"unknown config key {loc!r}; remove it or check its spelling"
+    if err["type"] == "missing":
+        return f"config key {loc!r} is required"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"config key {loc!r}: {msg}"
+
+
+def parse_config(raw: dict[str, Any]) -> StudyConfig:
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Read a YAML config, apply `--set` overrides, validate. Relative data paths stay as written."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a YAML mapping")
+    return parse_config(apply_overrides(raw, overrides or []))

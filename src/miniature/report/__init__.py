@@ -1,0 +1,1 @@
+"""Reports: tables as Markdown/CSV/JSON (figures and HTML come with the later characteristics)."""

@@ -1,0 +1,1 @@
+"""Fine-tuning and prediction per task (extractive QA; classification comes with the attack)."""

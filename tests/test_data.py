@@ -1,0 +1,82 @@
+"""The QA reader: real files, formats agreeing, and one-line errors naming the bad question."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from miniature.data import load_qa_dataset
+from miniature.exceptions import DataError
+from tests.conftest import DEV, NEWSQA, TRAIN, need_shared
+
+
+def test_real_files_counts():
+    need_shared(DEV, TRAIN, NEWSQA)
+    for path, n, impossible in [(DEV, 6078, 3168), (TRAIN, 4719, 348), (NEWSQA, 1000, 0)]:
+        ds = load_qa_dataset(path)
+        assert len(ds) == n
+        assert sum(e.is_impossible for e in ds.examples) == impossible
+    assert load_qa_dataset(DEV, limit=10).ids == load_qa_dataset(DEV).ids[:10]
+
+
+def _squad(qas, context="Paris is the capital of France."):
+    return {"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": context, "qas": qas}]}]}
+
+
+def _write(tmp_path, doc, name="d.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return p
+
+
+def test_jsonl_and_hub_style_answers_equal_squad_json(tmp_path):
+    ctx = "Paris is the capital of France."
+    qas = [{"id": "a", "question": "Capital?", "answers": [{"text": "Paris", "answer_start": 0}]},
+           {"id": "b", "question": "Moon?", "answers": [], "is_impossible": True}]
+    from_json = load_qa_dataset(_write(tmp_path, _squad(qas)))
+    lines = [
+        json.dumps({"id": "a", "question": "Capital?", "context": ctx, "title": "T",
+                    "answers": {"text": ["Paris"], "answer_start": [0]}}),
+        json.dumps({"id": "b", "question": "Moon?", "context": ctx, "answers": [], "title": "T"}),
+    ]
+    from_jsonl = load_qa_dataset(_write(tmp_path, "\n".join(lines) + "\n", "d.jsonl"))
+    assert from_json.examples == from_jsonl.examples
+    assert from_json.fingerprint == from_jsonl.fingerprint
+
+
+@pytest.mark.parametrize(
+    "qas, context, message",
+    [
+        ([{"question": "Q?", "answers": []}], "ctx", "missing field 'id'"),
+        ([{"id": "q7", "answers": []}], "ctx", "question 'q7': missing field 'question'"),
+        ([{"id": "a", "question": "Q", "answers": []}, {"id": "a", "question": "R", "answers": []}], "ctx",
+         "'a' appears twice"),
+        ([{"id": "q9", "question": "Q", "answers": [{"text": "Paris", "answer_start": 3}]}],
+         "Paris is nice", "question 'q9': answer_start 3 points at"),
+        ([{"id": "q1", "question": "Q", "answers": [{"text": "Paris"}]}], "Paris", "missing field 'answer_start'"),
+    ],
+)
+def test_validation_errors_name_the_question(tmp_path, qas, context, message):
+    with pytest.raises(DataError, match=message):
+        load_qa_dataset(_write(tmp_path, _squad(qas, context)))
+
+
+def test_missing_context_and_malformed_files(tmp_path):
+    doc = {"data": [{"paragraphs": [{"qas": []}]}]}
+    with pytest.raises(DataError, match="missing field 'context'"):
+        load_qa_dataset(_write(tmp_path, doc))
+    with pytest.raises(DataError, match="not valid JSON"):
+        load_qa_dataset(_write(tmp_path, "{oops"))
+    with pytest.raises(DataError, match="not SQuAD format"):
+        load_qa_dataset(_write(tmp_path, [1, 2]))
+    with pytest.raises(DataError, match="line 2 is not valid JSON"):
+        load_qa_dataset(_write(tmp_path, '{"id": "a", "question": "q", "context": "c"}\n{x\n', "d.jsonl"))
+    with pytest.raises(DataError, match="line 1: missing field 'context'"):
+        load_qa_dataset(_write(tmp_path, '{"id": "a", "question": "q"}\n', "e.jsonl"))
+    with pytest.raises(DataError, match="no such file"):
+        load_qa_dataset(tmp_path / "absent.json")
+    with pytest.raises(DataError, match="holds no questions"):
+        load_qa_dataset(_write(tmp_path, {"data": []}))
+    with pytest.raises(DataError, match="unknown dataset 'nonsense'"):
+        load_qa_dataset("nonsense")
