@@ -105,14 +105,12 @@ def resolve_model(name: str, revision: str | None = None, trust_remote_code: boo
 
 
 def hf_quiet(progress: bool = False) -> None:
-    """Keep transformers to errors only; its own progress bars follow ours."""
+    """Keep transformers to errors only, without its weight-loading bars; ours (and the
+    Trainer's, which follow `progress`) are the ones a person watches."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    if progress:
-        hf_logging.enable_progress_bar()
-    else:
-        hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()
 
 
 def _load_error(spec: ModelSpec, e: Exception) -> ModelError:

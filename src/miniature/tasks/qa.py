@@ -34,10 +34,16 @@ def _tqdm(progress: bool, desc: str):
     return lambda it: tqdm(it, desc=desc, leave=False)
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _precision(cfg: QAConfig) -> dict[str, bool]:
     import torch
 
-    if cfg.precision == "fp32" or (cfg.precision == "auto" and not torch.cuda.is_available()):
+    if cfg.precision == "fp32" or (cfg.precision == "auto" and not _cuda()):
         return {}
     if cfg.precision == "fp16" or (cfg.precision == "auto" and not torch.cuda.is_bf16_supported()):
         return {"fp16": True}
@@ -112,6 +118,7 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        dataloader_pin_memory=_cuda(),
         remove_unused_columns=False,
         **_precision(cfg),
     )
