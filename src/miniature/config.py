@@ -43,9 +43,14 @@ class QAConfig(_Strict):
     max_seq_length: int = Field(384, gt=16)
     doc_stride: int = Field(128, gt=0)
     max_query_length: int = Field(64, gt=0)
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16/fp16 on GPU, fp32 on CPU
+    # auto: bf16 (fp16 where bf16 is missing) on GPU, fp32 on CPU; bf16 also speeds up CPU
+    # prediction about 2.5x on CPUs with bf16 support, at the cost of a few changed answers
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     # prediction
-    eval_batch_size: int = Field(64, gt=0)
+    eval_batch_size: int = Field(64, gt=0)  # most windows in one batch
+    # most padded tokens in one batch; None: 2,048 on CPU (bigger batches spill the cache and run
+    # slower there), unlimited on GPU
+    eval_max_tokens: int | None = Field(None, gt=0)
     n_best_size: int = Field(20, gt=0)
     max_answer_length: int = Field(30, gt=0)
     null_score_diff_threshold: float = 0.0

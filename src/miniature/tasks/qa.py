@@ -50,6 +50,21 @@ def _precision(cfg: QAConfig) -> dict[str, bool]:
     return {"bf16": True}
 
 
+def _version_args(training_arguments: Any, cfg: QAConfig) -> dict[str, Any]:
+    """Warmup ratio and length grouping, spelled as the installed transformers spells them."""
+    params = inspect.signature(training_arguments.__init__).parameters
+    args: dict[str, Any] = {}
+    if "warmup_ratio" in params:  # transformers 4
+        args["warmup_ratio"] = cfg.warmup_ratio
+    else:  # transformers 5: a float in [0, 1) is a ratio of total steps
+        args["warmup_steps"] = cfg.warmup_ratio
+    if "train_sampling_strategy" in params:  # less padding, same data
+        args["train_sampling_strategy"] = "group_by_length"
+    else:
+        args["group_by_length"] = True
+    return args
+
+
 class _Features:
     """A list of feature dicts as a torch map-style dataset."""
 
@@ -108,9 +123,7 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
         learning_rate=cfg.learning_rate,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
         weight_decay=cfg.weight_decay,
-        train_sampling_strategy="group_by_length",  # less padding, same data
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=1,
@@ -121,6 +134,7 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
         dataloader_pin_memory=_cuda(),
         remove_unused_columns=False,
         **_precision(cfg),
+        **_version_args(TrainingArguments, cfg),
     )
     trainer = Trainer(model=model, args=args, train_dataset=_Features(features),
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
@@ -138,23 +152,53 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
     return Checkpoint(final, key, trained=True)
 
 
+CPU_MAX_TOKENS = 2048  # measured on 2 cores: batches past ~2k tokens run slower per token
+
+
+def length_batches(lengths: np.ndarray, max_windows: int, max_tokens: int | None) -> list[np.ndarray]:
+    """Windows sorted longest first, cut into batches of at most `max_windows` windows and at
+    most `max_tokens` tokens once padded to the batch's longest window."""
+    order = np.argsort(-lengths, kind="stable")  # longest first: memory trouble shows at once
+    batches, start = [], 0
+    while start < len(order):
+        width = int(lengths[order[start]])  # the longest of the batch comes first
+        size = max_windows if max_tokens is None else max(1, min(max_windows, max_tokens // width))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _autocast_dtype(precision: str, device_type: str) -> Any:
+    import torch
+
+    if precision == "bf16" or (precision == "auto" and device_type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    if precision == "fp16" or (precision == "auto" and device_type == "cuda"):
+        return torch.float16
+    return None
+
+
 def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]], batch_size: int,
-                   progress: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Start/end logits of every window: length-sorted batches, dynamic padding, inference mode."""
+                   progress: bool = False, max_tokens: int | None = None,
+                   precision: str = "auto") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Start/end logits of every window: length-sorted batches under a token budget, dynamic
+    padding, inference mode, autocast where `precision` asks for it (bf16/fp16 on GPU by default).
+    """
     import torch
 
     device = next(model.parameters()).device
+    if max_tokens is None and device.type == "cpu":
+        max_tokens = CPU_MAX_TOKENS
+    dtype = _autocast_dtype(precision, device.type)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     lengths = np.array([len(x["input_ids"]) for x in inputs])
-    order = np.argsort(-lengths, kind="stable")  # longest first: memory trouble shows at once
     starts: list[np.ndarray] = [None] * len(inputs)  # type: ignore[list-item]
     ends: list[np.ndarray] = [None] * len(inputs)  # type: ignore[list-item]
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = length_batches(lengths, batch_size, max_tokens)
     if progress:
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc="predict", leave=False)
-    autocast = device.type == "cuda"
     model.eval()
     with torch.inference_mode():
         for idx in batches:
@@ -166,7 +210,7 @@ def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]
                 for r, i in enumerate(idx):
                     arr[r, : lengths[i]] = inputs[i][k]
                 batch[k] = torch.from_numpy(arr).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 out = model(**batch)
             s = out.start_logits.float().cpu().numpy()
             e = out.end_logits.float().cpu().numpy()
@@ -180,14 +224,15 @@ def predict_qa(model: Any, tokenizer: Any, dataset: QADataset, cfg: QAConfig,
     """Predictions `{id: text}` ("" for no answer) and no-answer probabilities for every question."""
     feats = encode_eval(tokenizer, dataset.examples, cfg.max_seq_length, cfg.doc_stride,
                         cfg.max_query_length, model_keys(model), _tqdm(progress, "tokenize"))
-    s, e = predict_logits(model, tokenizer, feats.inputs, cfg.eval_batch_size, progress)
+    s, e = predict_logits(model, tokenizer, feats.inputs, cfg.eval_batch_size, progress,
+                          cfg.eval_max_tokens, cfg.precision)
     return postprocess(dataset.examples, feats.example_index, s, e, feats.starts, feats.ends,
                        cfg.n_best_size, cfg.max_answer_length, cfg.null_score_diff_threshold)
 
 
 def prediction_key(checkpoint_id: Any, dev: QADataset, cfg: QAConfig) -> str:
     knobs = {k: getattr(cfg, k) for k in ("max_seq_length", "doc_stride", "max_query_length", "n_best_size",
-                                          "max_answer_length", "null_score_diff_threshold")}
+                                          "max_answer_length", "null_score_diff_threshold", "precision")}
     return content_key({"checkpoint": checkpoint_id, "dev": dev.fingerprint, "knobs": knobs})
 
 
