@@ -28,8 +28,16 @@ quickstart: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 	  $(VENV)/bin/miniature errors --config configs/quickstart.yaml --out runs/quickstart/errors
 
-bench: venv
-	HF_HUB_OFFLINE=1 $(PY) benchmarks/qa_predict.py
+# transformers 5 removed pipeline("question-answering"), the baseline: bench under 4.57
+BENCH := .venv-bench
+$(BENCH)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q torch==2.13.0
+	$(BENCH)/bin/python -m pip install -q "transformers==4.57.6" -e ".[bench]"
+	touch $@
+
+bench: $(BENCH)/.installed
+	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/qa_predict.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(BENCH) runs .pytest_cache
