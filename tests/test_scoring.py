@@ -6,7 +6,13 @@ import pytest
 
 from miniature.data.squad import Answer, QAExample, make_dataset
 from miniature.exceptions import DataError, MismatchError
-from miniature.scoring import compute_exact, compute_f1, error_ids, normalize_answer, squad_v2_scores
+from miniature.scoring import (
+    compute_exact,
+    compute_f1,
+    error_ids,
+    normalize_answer,
+    squad_v2_scores,
+)
 from tests.conftest import DEV, need_shared
 
 

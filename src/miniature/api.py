@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +17,7 @@ from miniature.config import QAConfig, StudyConfig, load_config
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError
 from miniature.report.tables import write_table
-from miniature.runs import RunDir, atomic_write_json, meta_block, sha256_file
+from miniature.runs import RunDir, atomic_write_json, meta_block, read_json_file, sha256_file
 from miniature.scoring import squad_v2_scores
 from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
 from miniature.zoo import hf_quiet, load_qa_model, load_tokenizer, resolve_model
@@ -88,8 +87,8 @@ def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[Err
             ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
             ckpt_path, ckpt_id = ckpt.path, ckpt.key
         folder = cached_predictions(spec, ckpt_path, ckpt_id, dev, cfg.qa, run, progress)
-        preds = json.loads((folder / "predictions.json").read_text(encoding="utf-8"))
-        na = json.loads((folder / "na_probs.json").read_text(encoding="utf-8"))
+        preds = read_json_file(folder / "predictions.json")
+        na = read_json_file(folder / "na_probs.json")
         sets.append(from_predictions(label, dev, preds, str(folder / "predictions.json")))
         scores.append({"model": label, **squad_v2_scores(dev, preds, na), "predictions": str(folder)})
     return sets, dev, scores

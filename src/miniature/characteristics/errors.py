@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -10,9 +9,9 @@ from typing import Mapping, Sequence
 from miniature.agreement import SetPair, pairwise_sets
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
-from miniature.runs import atomic_write_json, content_key, meta_block
-from miniature.scoring import error_ids
 from miniature.report.tables import to_markdown, write_table
+from miniature.runs import atomic_write_json, content_key, meta_block, read_json_file
+from miniature.scoring import error_ids
 
 COLUMNS = ["model_i", "model_j", "jaccard", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
 
@@ -50,12 +49,7 @@ def from_predictions(name: str, gold: QADataset, preds: Mapping[str, str], sourc
 def read_error_set(path: str | Path, name: str | None = None) -> ErrorSet:
     """Read a JSON list of ids (the paper's files) or an error set miniature wrote."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    doc = read_json_file(path)
     universe = n = None
     if isinstance(doc, dict):
         if "errors" not in doc:
@@ -70,13 +64,7 @@ def read_error_set(path: str | Path, name: str | None = None) -> ErrorSet:
 
 def read_predictions(path: str | Path) -> dict[str, str]:
     """Read an official predictions file: {id: answer text}."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    doc = read_json_file(path)
     if not isinstance(doc, dict):
         raise DataError(f"{path}: predictions must be a JSON object {{question id: answer text}}")
     if not doc:

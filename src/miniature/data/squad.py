@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 
 from miniature.exceptions import DataError, DependencyError
 from miniature.registry import Registry
-from miniature.runs import content_key
+from miniature.runs import content_key, read_json_file
 
 
 @dataclass(frozen=True)
@@ -136,22 +136,10 @@ def _example(qa: Mapping[str, Any], context: str, title: str, where: str) -> QAE
     return QAExample(str(qid), question, context, answers, title)
 
 
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
-
-
 def read_squad_json(path: str | Path) -> QADataset:
     """Read an official-format SQuAD v1/v2 file ({"data": [{"paragraphs": [...]}]})."""
     path = Path(path)
-    doc = _load_json(path)
+    doc = read_json_file(path)
     if not isinstance(doc, Mapping) or not isinstance(doc.get("data"), list):
         raise DataError(f"{path}: not SQuAD format (expected a top-level object with a 'data' list)")
     examples = []

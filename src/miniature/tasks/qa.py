@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +105,13 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
     if (final / DONE).is_file():
         return Checkpoint(final, key, trained=False)
 
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
+    from transformers import (
+        DataCollatorWithPadding,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
     from transformers.trainer_utils import get_last_checkpoint
 
     set_seed(cfg.seed)  # before loading: the fresh QA head is initialised from the seed
@@ -258,7 +263,3 @@ def cached_predictions(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: 
         atomic_write_json(tmp / DONE, meta_block(model=spec.name, checkpoint=str(checkpoint or spec.source),
                                                  dev=dev.source, dev_fingerprint=dev.fingerprint))
     return folder
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
