@@ -80,3 +80,36 @@ def test_missing_context_and_malformed_files(tmp_path):
         load_qa_dataset(_write(tmp_path, {"data": []}))
     with pytest.raises(DataError, match="unknown dataset 'nonsense'"):
         load_qa_dataset("nonsense")
+
+
+def test_hub_dataset_rows_read_like_files(monkeypatch):
+    """`squad_v2` goes through datasets.load_dataset; offline we hand it a real Dataset in the
+    hub's column layout and check the adapter, the id it asks for, and the split."""
+    import datasets
+
+    ctx = "Paris is the capital of France."
+    rows = datasets.Dataset.from_dict({
+        "id": ["a", "b"], "title": ["T", "T"], "context": [ctx, ctx], "question": ["Capital?", "Moon?"],
+        "answers": [{"text": ["Paris"], "answer_start": [0]}, {"text": [], "answer_start": []}],
+    })
+    asked = []
+
+    def fake_load(hub_id, config=None, split=None):
+        asked.append((hub_id, split))
+        return rows
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    ds = load_qa_dataset("squad_v2", split="validation")
+    assert asked == [("rajpurkar/squad_v2", "validation")]
+    assert [e.id for e in ds.examples] == ["a", "b"]
+    assert ds.examples[0].answers[0].text == "Paris" and ds.examples[1].is_impossible
+    load_qa_dataset("someone/my-squad", split="train")
+    assert asked[-1] == ("someone/my-squad", "train")
+
+    def offline(*a, **k):
+        raise ConnectionError("Couldn't reach the hub\nmore detail")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match=r"could not load hub dataset 'rajpurkar/squad_v2' split 'train' "
+                                        r"\(Couldn't reach the hub\)"):
+        load_qa_dataset("squad_v2", split="train")
