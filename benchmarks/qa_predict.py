@@ -87,7 +87,7 @@ def main() -> int:
     times, answers = {}, {}
     for name, fn in methods.items():
         fn(warm)
-        answers[name], times[name] = timed(lambda: fn(data))
+        answers[name], times[name] = timed(lambda fn=fn: fn(data))
 
     n = len(data)
     print(f"{args.model}: {n} SQuAD 2.0 dev questions; torch {torch.__version__} ({torch.get_num_threads()} "

@@ -19,7 +19,7 @@ from miniature.exceptions import ConfigError, DataError
 from miniature.report.tables import write_table
 from miniature.runs import RunDir, atomic_write_json, meta_block, read_json_file, sha256_file
 from miniature.scoring import squad_v2_scores
-from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
+from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa, to_device
 from miniature.zoo import hf_quiet, load_qa_model, load_tokenizer, resolve_model
 
 
@@ -56,7 +56,7 @@ def predict(model: str, data: str | Path, out: str | Path, split: str = "validat
     cfg = qa or QAConfig()
     hf_quiet(progress)
     tokenizer = load_tokenizer(spec)
-    net = load_qa_model(spec, require_head=True)
+    net = to_device(load_qa_model(spec, require_head=True))
     preds, na = predict_qa(net, tokenizer, dataset, cfg, progress)
     out = Path(out)
     atomic_write_json(out / "predictions.json", preds)

@@ -39,6 +39,11 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def to_device(model: Any) -> Any:
+    """The GPU where there is one, else the CPU."""
+    return model.to("cuda") if _cuda() else model
+
+
 def _precision(cfg: QAConfig) -> dict[str, bool]:
     import torch
 
@@ -247,15 +252,11 @@ def cached_predictions(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: 
 
     The folder holds `predictions.json` and `na_probs.json` in the official format.
     """
-    import torch
-
     folder = run.path("predictions", f"{spec.name}-{prediction_key(checkpoint_id, dev, cfg)}")
     if (folder / DONE).is_file():
         return folder
     tokenizer = load_tokenizer(spec, checkpoint)
-    model = load_qa_model(spec, checkpoint, require_head=True)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    model = to_device(load_qa_model(spec, checkpoint, require_head=True))
     preds, na = predict_qa(model, tokenizer, dev, cfg, progress)
     with atomic_dir(folder) as tmp:
         atomic_write_json(tmp / "predictions.json", preds)

@@ -57,7 +57,7 @@ def encode_train(tokenizer: Any, examples: Sequence[QAExample], max_seq_length: 
     """
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in set(keys)]
     features: list[dict[str, Any]] = []
-    for base, chunk in _chunks(examples, progress):
+    for _, chunk in _chunks(examples, progress):
         enc = _encode(tokenizer, chunk, max_seq_length, doc_stride, max_query_length)
         for i, offsets in enumerate(enc["offset_mapping"]):
             ids = enc["input_ids"][i]
