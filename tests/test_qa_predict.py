@@ -39,3 +39,13 @@ def test_batching_does_not_change_logits(tiny_model, family):
         assert len(a) == len(b) == len(f["input_ids"])
         np.testing.assert_allclose(a, b, atol=1e-4)
         np.testing.assert_allclose(c, d, atol=1e-4)
+
+
+def test_precision_rule():
+    import torch
+
+    from miniature.tasks.qa import autocast_dtype
+
+    assert autocast_dtype("auto", "cpu") is None and autocast_dtype("fp32", "cuda") is None
+    assert autocast_dtype("bf16", "cpu") == torch.bfloat16
+    assert autocast_dtype("fp16", "cuda") == torch.float16

@@ -44,14 +44,26 @@ def to_device(model: Any) -> Any:
     return model.to("cuda") if _cuda() else model
 
 
-def _precision(cfg: QAConfig) -> dict[str, bool]:
+def autocast_dtype(precision: str, device_type: str) -> Any:
+    """The reduced-precision dtype `precision` asks for on a device, or None for fp32.
+
+    "auto": bf16 on a GPU that has it, else fp16 on GPU; fp32 on CPU.
+    """
     import torch
 
-    if cfg.precision == "fp32" or (cfg.precision == "auto" and not _cuda()):
-        return {}
-    if cfg.precision == "fp16" or (cfg.precision == "auto" and not torch.cuda.is_bf16_supported()):
-        return {"fp16": True}
-    return {"bf16": True}
+    if precision == "bf16" or (precision == "auto" and device_type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    if precision == "fp16" or (precision == "auto" and device_type == "cuda"):
+        return torch.float16
+    return None
+
+
+def _precision(cfg: QAConfig) -> dict[str, bool]:
+    """The Trainer's mixed-precision flags, by the same rule as prediction."""
+    import torch
+
+    dtype = autocast_dtype(cfg.precision, "cuda" if _cuda() else "cpu")
+    return {"bf16": True} if dtype == torch.bfloat16 else {"fp16": True} if dtype == torch.float16 else {}
 
 
 def _version_args(training_arguments: Any, cfg: QAConfig) -> dict[str, Any]:
@@ -178,16 +190,6 @@ def length_batches(lengths: np.ndarray, max_windows: int, max_tokens: int | None
     return batches
 
 
-def _autocast_dtype(precision: str, device_type: str) -> Any:
-    import torch
-
-    if precision == "bf16" or (precision == "auto" and device_type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    if precision == "fp16" or (precision == "auto" and device_type == "cuda"):
-        return torch.float16
-    return None
-
-
 def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]], batch_size: int,
                    progress: bool = False, max_tokens: int | None = None,
                    precision: str = "auto") -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -199,7 +201,7 @@ def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]
     device = next(model.parameters()).device
     if max_tokens is None and device.type == "cpu":
         max_tokens = CPU_MAX_TOKENS
-    dtype = _autocast_dtype(precision, device.type)
+    dtype = autocast_dtype(precision, device.type)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     lengths = np.array([len(x["input_ids"]) for x in inputs])
     starts: list[np.ndarray] = [None] * len(inputs)  # type: ignore[list-item]
