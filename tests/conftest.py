@@ -77,3 +77,16 @@ def tiny_model(tmp_path_factory, minilm_tokenizer):
         return made[(family, variant)]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def minilm_dev300(minilm_tokenizer):
+    """MiniLM (real weights), the encoded first 300 SQuAD dev pairs, and their CLS embeddings."""
+    need_shared(DEV)
+    from miniature.data.squad import load_qa_dataset
+    from miniature.tasks.embed import embed, encode_points
+    from miniature.zoo import load_encoder, resolve_model
+
+    model = load_encoder(resolve_model("minilm"))
+    encoded = encode_points(minilm_tokenizer, load_qa_dataset(DEV, limit=300).examples, "pair", 256, 64)
+    return model, encoded, embed(model, minilm_tokenizer, encoded)

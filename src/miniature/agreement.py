@@ -1,10 +1,13 @@
-"""Set agreement measures shared by every characteristic: Jaccard, containment, pairwise tables."""
+"""Agreement measures shared by every characteristic: set Jaccard, containment, kNN-set Jaccard."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import AbstractSet, Mapping, Sequence
+from typing import AbstractSet
+
+import numpy as np
 
 
 def jaccard(a: AbstractSet, b: AbstractSet) -> float:
@@ -74,3 +77,25 @@ def pair_order(names: Sequence[str]) -> list[tuple[str, str]]:
 def pairwise_sets(sets: Mapping[str, AbstractSet]) -> list[SetPair]:
     """Agreement of every pair of sets, in the order the sets were given."""
     return [set_pair(i, sets[i], j, sets[j]) for i, j in pair_order(list(sets))]
+
+
+def knn_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-point Jaccard of two models' neighbour sets.
+
+    Args:
+        a, b: (n, k) neighbour indices, each row k distinct points (as `knn` returns them).
+
+    Returns:
+        (n,) float64: |A_p n B_p| / |A_p u B_p| for every point p.
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"neighbour arrays must share one (n, k) shape, got {a.shape} and {b.shape}")
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    inter = (both[:, 1:] == both[:, :-1]).sum(1)  # rows hold distinct points: a repeat is shared
+    k = a.shape[1]
+    return inter / (2 * k - inter)
+
+
+def mean_var(values: np.ndarray) -> tuple[float, float]:
+    """Mean and population variance (ddof=0: the spread of the points themselves) of per-point values."""
+    return float(values.mean()), float(values.var(ddof=0))

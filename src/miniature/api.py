@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+import numpy as np
 
 from miniature.characteristics.errors import (
     ErrorSet,
@@ -13,14 +15,20 @@ from miniature.characteristics.errors import (
     read_error_set,
     read_predictions,
 )
-from miniature.config import QAConfig, StudyConfig, load_config
+from miniature.characteristics.representation import (
+    RepresentationResult,
+    cached_embeddings,
+    compare_representations,
+    load_embeddings,
+)
+from miniature.config import QAConfig, RepresentationConfig, StudyConfig, load_config
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError
 from miniature.report.tables import write_table
 from miniature.runs import RunDir, atomic_write_json, meta_block, read_json_file, sha256_file
 from miniature.scoring import squad_v2_scores
 from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa, to_device
-from miniature.zoo import hf_quiet, load_qa_model, load_tokenizer, resolve_model
+from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
 
 
 def _inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
@@ -64,15 +72,21 @@ def predict(model: str, data: str | Path, out: str | Path, split: str = "validat
     return out
 
 
+def _study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
+    """Every model of the config resolved (unknown names fail here, before any work), and its label."""
+    specs = [resolve_model(m.name, m.revision, m.trust_remote_code) for m in cfg.models]
+    labels = [m.display for m in cfg.models]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two models share a label; give each a distinct `label`")
+    return specs, labels
+
+
 def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], QADataset, list[dict]]:
     """Fine-tune (cached), predict (cached) and score every model of the config.
 
     Every name and data file is checked before any training starts.
     """
-    specs = [resolve_model(m.name, m.revision, m.trust_remote_code) for m in cfg.models]
-    labels = [m.display for m in cfg.models]
-    if len(set(labels)) != len(labels):
-        raise ConfigError("two models share a label; give each a distinct `label`")
+    specs, labels = _study_models(cfg)
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
     needs_training = any(not m.finetuned for m in cfg.models)
     train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
@@ -137,4 +151,76 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
     return result
 
 
-__all__ = ["score", "predict", "errors", "model_error_sets"]
+def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, dict[str, np.ndarray]], QADataset]:
+    """Every model's embeddings of the dev points, before and/or after QA fine-tuning (all cached).
+
+    Returns phase -> model label -> memory-mapped (n, d) float32 array, and the points' dataset.
+    """
+    specs, labels = _study_models(cfg)
+    rcfg = cfg.representation
+    pre = [m.display for m in cfg.models if m.finetuned]
+    if "before" in rcfg.phases and pre:
+        raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
+                          "'before' embeddings; set representation.phases to [after]")
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit)
+    needs_training = "after" in rcfg.phases and any(not m.finetuned for m in cfg.models)
+    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
+    for entry, spec, label in zip(cfg.models, specs, labels):
+        for phase in rcfg.phases:
+            ckpt_path, ckpt_id = None, spec.identity()
+            if phase == "after" and not entry.finetuned:
+                assert train is not None
+                ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
+                ckpt_path, ckpt_id = ckpt.path, ckpt.key
+            path = cached_embeddings(spec, ckpt_path, ckpt_id, phase, dev, rcfg, cfg.qa, run, progress)
+            phases[phase][label] = load_embeddings(path)
+    return phases, dev
+
+
+def representation(config: str | Path | StudyConfig | None = None, *, embeddings: Sequence[str | Path] = (),
+                   after: Sequence[str | Path] = (), names: Sequence[str] = (), ks: Sequence[int] | None = None,
+                   table_k: int | None = None, backend: str | None = None, out: str | Path | None = None,
+                   overrides: Sequence[str] = (), progress: bool = False) -> RepresentationResult:
+    """Compare the data representation of models by the agreement of their K-NN sets.
+
+    Either `config` (every model embedded before and after fine-tuning, all cached) or
+    `embeddings` (.npy files, one per model, rows = the same points in the same order; with
+    `after`, a second set from the fine-tuned models, and `embeddings` count as "before").
+    `ks`, `table_k` and `backend` override the config's representation section. Writes
+    representation.md/.csv/.json, representation_sweep.* and representation_k_sweep.png into
+    `out`, if given.
+    """
+    if (config is not None) == bool(embeddings or after):
+        raise ConfigError("give exactly one of a config or --embeddings")
+    if config is not None:
+        cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+        rcfg = cfg.representation
+        phases, dev = model_embeddings(cfg, progress)
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                          dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
+                          max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir))
+    else:
+        rcfg = RepresentationConfig()
+        groups = {"before": list(embeddings), "after": list(after)} if after else {"embeddings": list(embeddings)}
+        for phase, files in groups.items():
+            if names and len(names) != len(files):
+                raise ConfigError(f"--names gives {len(names)} names for {len(files)} {phase} files")
+        if embeddings and after and len(embeddings) != len(after):
+            raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
+        files = next(f for f in groups.values() if f)
+        labels = list(names) or [Path(p).stem for p in files]
+        if len(set(labels)) != len(labels):
+            raise ConfigError("two inputs share a name; give distinct --names")
+        phases = {p: {n: load_embeddings(f) for n, f in zip(labels, fs)} for p, fs in groups.items() if fs}
+        meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
+    result = compare_representations(phases, ks or rcfg.ks, table_k or rcfg.table_k,
+                                     backend or rcfg.backend, progress)  # type: ignore[arg-type]
+    if out is not None:
+        result.write(out, meta)
+    return result
+
+
+__all__ = ["errors", "model_embeddings", "model_error_sets", "predict", "representation", "score"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from miniature import __version__
 from miniature.exceptions import MiniatureError
@@ -63,6 +63,22 @@ def _cmd_errors(args: argparse.Namespace) -> None:
     print(f"written: {out}/errors.md, errors.csv, errors.json", file=sys.stderr)
 
 
+def _cmd_representation(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from miniature.api import representation
+    from miniature.config import load_config
+
+    config = load_config(args.config, args.set) if args.config else None
+    out = args.out or (Path(config.run_dir) / "representation" if config else Path("miniature-representation"))
+    result = representation(config, embeddings=args.embeddings or (), after=args.after or (),
+                            names=args.names or (), ks=args.ks, table_k=args.table_k, backend=args.backend,
+                            out=out, progress=not args.quiet)
+    print(result.markdown())
+    print(f"written: {out}/representation.md, .csv, .json, representation_sweep.*, "
+          "representation_k_sweep.png", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="miniature", description="Does a compressed model behave like a "
                                 "miniature of the large one? Compare models' behaviour side by side.")
@@ -103,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default: RUN_DIR/errors, or ./miniature-errors)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_errors)
+
+    s = sub.add_parser("representation", help="compare models' embeddings by the agreement of their K-NN sets")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="YAML study config: models are embedded before and after fine-tuning")
+    src.add_argument("--embeddings", nargs="+", metavar="A.npy",
+                     help="one (points x dims) .npy per model, rows = the same points in the same order")
+    s.add_argument("--after", nargs="+", metavar="A.npy",
+                   help="with --embeddings: the fine-tuned models' .npy files (then --embeddings are 'before')")
+    s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
+    s.add_argument("--ks", type=int, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
+    s.add_argument("--table-k", type=int, help="the K of the pairwise table (default 10, the paper's)")
+    s.add_argument("--backend", choices=["auto", "faiss", "numpy"], help="neighbour search (default: auto)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set representation.pooling=mean (repeatable)")
+    s.add_argument("--out", help="output folder (default: RUN_DIR/representation, or ./miniature-representation)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_representation)
     return p
 
 

@@ -81,6 +81,33 @@ class DataConfig(_Strict):
     dev_limit: int | None = Field(None, gt=0)  # first N dev questions
 
 
+class RepresentationConfig(_Strict):
+    """Data representation: kNN agreement of every model's embeddings of the dev points."""
+
+    text: Literal["pair", "question", "context"] = "pair"  # pair: the QA model's first window
+    pooling: Literal["cls", "mean"] = "cls"  # the paper's CLS; models without one (T5) use mean
+    layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output
+    phases: list[Literal["before", "after"]] = Field(["before", "after"], min_length=1)  # fine-tuning
+    ks: list[int] = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)
+    table_k: int = Field(10, gt=0)  # the K of the pairwise table (the paper's Table 2: 10)
+    limit: int | None = Field(None, gt=0)  # first N dev points only (default: data.dev_limit)
+    backend: Literal["auto", "faiss", "numpy"] = "auto"  # auto: FAISS where installed
+    batch_size: int = Field(64, gt=0)  # most points in one extraction batch
+    max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("every K must be at least 1")
+        return sorted(set(v))
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, v: list[str]) -> list[str]:
+        return [p for p in ("before", "after") if p in v]
+
+
 class StudyConfig(_Strict):
     """A study: which models, which data, which knobs, and where the run folder lives."""
 
@@ -88,6 +115,7 @@ class StudyConfig(_Strict):
     models: list[ModelEntry] = Field(min_length=1)
     data: DataConfig = DataConfig()
     qa: QAConfig = QAConfig()
+    representation: RepresentationConfig = RepresentationConfig()
 
     @field_validator("models", mode="before")
     @classmethod

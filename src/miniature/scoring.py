@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import re
 import string
-from typing import Mapping
+from collections.abc import Mapping
 
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError

@@ -170,3 +170,22 @@ def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head:
             f"(missing {sorted(info['missing_keys'])[0]}); fine-tune it first with a config"
         )
     return model
+
+
+def load_encoder(spec: ModelSpec, path: str | Path | None = None) -> Any:
+    """The base model (no task head) from the spec, or from a fine-tuned checkpoint `path`.
+
+    From a QA checkpoint this is the fine-tuned encoder with the QA head left out; T5 loads
+    as T5Model and callers take its encoder.
+    """
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(
+            str(path or spec.source),
+            revision=None if path else spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            **({} if path else spec.config_overrides),
+        )
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(spec, e) from None

@@ -7,3 +7,5 @@ from miniature.registry import Registry
 # name -> one-line description; `miniature list characteristics` prints it
 CHARACTERISTICS: Registry[str] = Registry("characteristic")
 CHARACTERISTICS.add("errors", "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong")
+CHARACTERISTICS.add("representation", "data representation: per-point Jaccard of the K-nearest-neighbour sets "
+                    "of models' CLS embeddings, before and after fine-tuning, swept over K")

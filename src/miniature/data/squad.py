@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from miniature.exceptions import DataError, DependencyError
 from miniature.registry import Registry
@@ -48,7 +49,7 @@ class QADataset:
     def ids(self) -> list[str]:
         return [ex.id for ex in self.examples]
 
-    def head(self, n: int | None) -> "QADataset":
+    def head(self, n: int | None) -> QADataset:
         """The first `n` examples (all where n is None), re-fingerprinted."""
         if n is None or n >= len(self.examples):
             return self

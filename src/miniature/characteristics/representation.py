@@ -1,0 +1,175 @@
+"""Data representation: models' embeddings (cached) and the per-point Jaccard of their K-NN sets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miniature.agreement import knn_jaccard, mean_var, pair_order
+from miniature.config import QAConfig, RepresentationConfig
+from miniature.data.squad import QADataset
+from miniature.exceptions import DataError, MismatchError
+from miniature.knn import Backend, check_embeddings, check_k, knn
+from miniature.report.tables import to_markdown, write_table
+from miniature.runs import RunDir, atomic_write_json, content_key, meta_block
+from miniature.zoo import ModelSpec
+
+PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
+SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "n_points"]
+
+
+def embedding_key(checkpoint_id: Any, data: QADataset, rcfg: RepresentationConfig, qa: QAConfig,
+                  device_type: str) -> str:
+    """Everything that determines the vectors: weights, points, how they are read and pooled."""
+    from miniature.tasks.qa import autocast_dtype
+
+    return content_key({
+        "checkpoint": checkpoint_id, "data": data.fingerprint, "text": rcfg.text,
+        "pooling": rcfg.pooling, "layer": rcfg.layer, "max_seq_length": qa.max_seq_length,
+        "max_query_length": qa.max_query_length, "dtype": str(autocast_dtype(qa.precision, device_type)),
+    })
+
+
+def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: Any, phase: str,
+                      data: QADataset, rcfg: RepresentationConfig, qa: QAConfig, run: RunDir,
+                      progress: bool = False) -> Path:
+    """A model's embeddings of `data` as a float32 .npy in the run folder, extracted unless cached.
+
+    Args:
+        checkpoint: a fine-tuned checkpoint folder ("after"), or None for the pretrained weights.
+    """
+    from miniature.tasks.embed import effective_pooling, embed_to_npy, encode_points
+    from miniature.tasks.qa import _cuda, to_device
+    from miniature.zoo import load_encoder, load_tokenizer
+
+    key = embedding_key(checkpoint_id, data, rcfg, qa, "cuda" if _cuda() else "cpu")
+    path = run.path("embeddings", f"{spec.name}-{phase}-{key}.npy")
+    done = path.with_suffix(".json")
+    if done.is_file() and path.is_file():
+        return path
+    tokenizer = load_tokenizer(spec, checkpoint)
+    model = to_device(load_encoder(spec, checkpoint))
+    encoded = encode_points(tokenizer, data.examples, rcfg.text, qa.max_seq_length, qa.max_query_length)
+    embed_to_npy(path, model, tokenizer, encoded, pooling=rcfg.pooling, layer=rcfg.layer,
+                 batch_size=rcfg.batch_size, max_tokens=rcfg.max_tokens, precision=qa.precision,
+                 progress=progress)
+    atomic_write_json(done, meta_block(key=key, model=spec.name, phase=phase,
+                                       checkpoint=str(checkpoint or spec.source), data=data.source,
+                                       data_fingerprint=data.fingerprint, text=rcfg.text,
+                                       pooling=effective_pooling(rcfg.pooling, encoded), layer=rcfg.layer))
+    return path
+
+
+def load_embeddings(path: str | Path) -> np.ndarray:
+    """A user's or a cached .npy, memory-mapped; one-line errors for what is not a 2-D float array."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({str(e).splitlines()[0]})") from None
+    check_embeddings(arr, str(path))
+    return arr
+
+
+@dataclass(frozen=True)
+class RepresentationResult:
+    """The K sweep of every pair of models in every phase; the table is its K = table_k slice."""
+
+    names: tuple[str, ...]
+    phases: tuple[str, ...]
+    ks: tuple[int, ...]
+    table_k: int
+    sweep: tuple[dict, ...]  # rows of SWEEP_COLUMNS
+
+    def value(self, phase: str, i: str, j: str, k: int) -> tuple[float, float]:
+        """(mean, variance) of one pair at one K (either order)."""
+        for r in self.sweep:
+            if r["phase"] == phase and r["k"] == k and {r["model_i"], r["model_j"]} == {i, j}:
+                return r["mean"], r["variance"]
+        raise KeyError((phase, i, j, k))
+
+    def columns(self) -> list[str]:
+        return ["model_i", "model_j"] + [f"{p}_{s}" for p in self.phases for s in ("mean", "variance")]
+
+    def rows(self) -> list[dict]:
+        """The pairwise table at K = table_k: mean and variance per phase, pairs in the paper's order."""
+        out = []
+        for i, j in pair_order(self.names):
+            row: dict[str, Any] = {"model_i": i, "model_j": j}
+            for p in self.phases:
+                row[f"{p}_mean"], row[f"{p}_variance"] = self.value(p, i, j, self.table_k)
+            out.append(row)
+        return out
+
+    def markdown(self) -> str:
+        return (f"Mean and population variance over points of the per-point Jaccard of the "
+                f"K = {self.table_k} nearest-neighbour sets\n\n" + to_markdown(self.rows(), self.columns(), 4))
+
+    def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
+        """representation.md/.csv/.json (the table), representation_sweep.* and the K-sweep figure."""
+        from miniature.report.figures import plot_k_sweep
+
+        paths = write_table(out_dir, "representation", self.rows(), meta, self.columns(), digits=4,
+                            extra={"k": self.table_k, "variance": "population (ddof=0) over points"})
+        sweep = write_table(out_dir, "representation_sweep", list(self.sweep), meta, SWEEP_COLUMNS, digits=4)
+        paths.update({f"sweep_{k}": v for k, v in sweep.items()})
+        panels = {PHASE_TITLES.get(p, p): [r for r in self.sweep if r["phase"] == p] for p in self.phases}
+        paths["figure"] = plot_k_sweep(Path(out_dir) / "representation_k_sweep.png", panels, self.names[0],
+                                       "mean Jaccard of K-NN sets")
+        return paths
+
+
+def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[int]) -> list[dict]:
+    """Mean and variance of per-point Jaccard for every pair and K, from each model's K_max-NN."""
+    rows = []
+    for i, j in pair_order(list(neighbours)):
+        for k in ks:
+            mean, var = mean_var(knn_jaccard(neighbours[i][:, :k], neighbours[j][:, :k]))
+            rows.append({"phase": phase, "model_i": i, "model_j": j, "k": k, "mean": mean,
+                         "variance": var, "n_points": len(neighbours[i])})
+    return rows
+
+
+def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
+                            table_k: int = 10, backend: Backend = "auto", progress: bool = False) -> RepresentationResult:
+    """K-NN agreement of every pair of models, per phase, for every K.
+
+    Args:
+        phases: phase name ("before", "after", ...) -> model name -> (n, d) embeddings of the same
+            n points in the same order; models in the order of the table (the large one first).
+        ks: the sweep; table_k: the K of the pairwise table (added to the sweep if absent).
+    """
+    ks = tuple(sorted(set(ks) | {table_k}))
+    names: tuple[str, ...] | None = None
+    rows: list[dict] = []
+    for phase, models in phases.items():
+        if len(models) < 2:
+            raise DataError(f"phase {phase!r}: comparing representations needs at least two models, got {len(models)}")
+        counts = {name: arr.shape[0] if getattr(arr, "ndim", 0) == 2 else -1 for name, arr in models.items()}
+        for name, arr in models.items():
+            check_embeddings(arr, name)
+        if len(set(counts.values())) > 1:
+            listed = ", ".join(f"{n} {c}" for n, c in counts.items())
+            raise MismatchError(f"phase {phase!r}: embeddings cover different numbers of points ({listed}); "
+                                "embed the same points with every model")
+        if names is not None and tuple(models) != names:
+            raise MismatchError(f"phase {phase!r} compares models {list(models)}, another phase {list(names)}; "
+                                "give every phase the same models in the same order")
+        n = next(iter(counts.values()))
+        check_k(ks[-1], n)
+        items = list(models.items())
+        if progress:
+            from tqdm.auto import tqdm
+
+            items = tqdm(items, desc=f"neighbours ({phase})", leave=False)
+        neighbours = {name: knn(arr, ks[-1], backend, name=name) for name, arr in items}
+        rows += sweep_rows(phase, neighbours, ks)
+        names = names or tuple(models)
+    assert names is not None
+    return RepresentationResult(names, tuple(phases), ks, table_k, tuple(rows))

@@ -1,0 +1,150 @@
+"""Exact cosine k-nearest neighbours, FAISS or numpy, with identical deterministic results.
+
+Both backends find a candidate pool with float32 inner products (FAISS `IndexFlatIP`, or
+chunked numpy matrix products), then rescore the pool exactly the same way in float64 and
+order it by (similarity descending, index ascending). So ties are broken by index, and the two
+backends return the same sets. A row whose pool might miss a true neighbour (its last
+candidate lies within float32 error of its K-th) is recomputed over every point.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from miniature.exceptions import DataError, DependencyError
+
+Backend = Literal["auto", "faiss", "numpy"]
+CHUNK_BYTES = 64 << 20  # scratch per chunk (similarities, rescoring)
+
+
+def check_embeddings(x: np.ndarray, name: str = "embeddings", chunk: int = 65536) -> None:
+    """Refuse what no neighbour search can use: not 2-D, empty, NaN or infinite values."""
+    if x.ndim != 2:
+        raise DataError(f"{name}: embeddings must be a 2-D array (points x dimensions), got shape {x.shape}")
+    if x.shape[0] < 2 or x.shape[1] < 1:
+        raise DataError(f"{name}: needs at least 2 points of at least 1 dimension, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise DataError(f"{name}: embeddings must be real numbers, got dtype {x.dtype}")
+    for s in range(0, x.shape[0], chunk):  # memory-mapped input: never all of it at once
+        part = np.asarray(x[s : s + chunk])
+        if not np.isfinite(part).all():
+            row = s + int(np.argwhere(~np.isfinite(part))[0][0])
+            raise DataError(f"{name}: point {row} has a NaN or infinite value; drop it or fix the model's output")
+
+
+def normalize(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Float32 rows of unit L2 norm (zero rows stay zero), read in chunks from memory-mapped input."""
+    out = np.empty(x.shape, dtype=np.float32)
+    for s in range(0, x.shape[0], chunk):
+        part = np.asarray(x[s : s + chunk], dtype=np.float32)
+        norms = np.linalg.norm(part.astype(np.float64), axis=1, keepdims=True)
+        out[s : s + chunk] = part / np.where(norms > 0, norms, 1.0)
+    return out
+
+
+def check_k(k: int, n: int, what: str = "K") -> None:
+    if k < 1:
+        raise DataError(f"{what}={k}: must be at least 1")
+    if k >= n:
+        raise DataError(f"{what}={k} needs more than {k} points (the point itself is excluded), "
+                        f"got {n}; lower {what} or use more points")
+
+
+def has_faiss() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise DependencyError("FAISS is not installed: pip install faiss-cpu (or use backend 'numpy')") from None
+    return faiss
+
+
+def exact_scores(x: np.ndarray, rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Float64 cosine of point rows[r] with each of cand[r, :], the same arithmetic for every pair."""
+    q = x[rows].astype(np.float64)[:, None, :]
+    return (x[cand].astype(np.float64) * q).sum(-1)
+
+
+def _order(cand: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row by similarity descending, then index ascending."""
+    order = np.lexsort((cand, -score), axis=-1)
+    return np.take_along_axis(cand, order, 1), np.take_along_axis(score, order, 1)
+
+
+def _pool_numpy(x: np.ndarray, rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    sims = x[rows] @ x.T
+    sims[np.arange(len(rows)), rows] = -np.inf  # never the point itself
+    cand = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+    return cand, np.take_along_axis(sims, cand, 1)
+
+
+class _FaissPool:
+    def __init__(self, x: np.ndarray) -> None:
+        faiss = _faiss()
+        self.index = faiss.IndexFlatIP(x.shape[1])
+        self.index.add(x)
+
+    def __call__(self, x: np.ndarray, rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+        sims, cand = self.index.search(x[rows], m + 1)  # one extra: the point itself, usually
+        sims[cand == rows[:, None]] = -np.inf
+        return cand, sims
+
+
+def knn(emb: np.ndarray, k: int, backend: Backend = "auto", margin: int | None = None,
+        name: str = "embeddings") -> np.ndarray:
+    """Indices of every point's `k` nearest neighbours by cosine similarity, itself excluded.
+
+    Args:
+        emb: (n, d) embeddings, any float dtype, memory-mapped or not.
+        k: neighbours per point; the result's row prefix [:, :k'] is the k'-NN set for k' < k.
+        backend: "faiss" (IndexFlatIP), "numpy" (chunked products) or "auto" (FAISS if installed).
+        margin: extra candidates per row rescored exactly (default max(16, k // 4)).
+
+    Returns:
+        (n, k) int64, each row ordered by similarity descending, ties by index ascending.
+    """
+    check_embeddings(emb, name)
+    n = emb.shape[0]
+    check_k(k, n)
+    if backend == "auto":
+        backend = "faiss" if has_faiss() else "numpy"
+    x = normalize(emb)
+    pool = _FaissPool(x) if backend == "faiss" else _pool_numpy
+    out = np.empty((n, k), dtype=np.int64)
+    rows = np.arange(n)
+    m = k + (margin if margin is not None else max(16, k // 4))
+    while len(rows):
+        m = min(n - 1, m)
+        rows = _search(x, rows, k, m, pool, backend, out)
+        m *= 4  # rows whose pool was too narrow: again with a wider one
+    return out
+
+
+def _search(x: np.ndarray, rows: np.ndarray, k: int, m: int, pool, backend: str, out: np.ndarray) -> np.ndarray:
+    """Fill out[rows] from pools of `m` candidates; return the rows the pool cannot vouch for."""
+    n, d = x.shape
+    tol = d * np.finfo(np.float32).eps  # twice the worst-case float32 inner-product error
+    per_row = max(n * 4 if backend == "numpy" else 0, (m + 1) * d * 8)
+    chunk = max(1, min(4096, CHUNK_BYTES // per_row))
+    unsure = []
+    for s in range(0, len(rows), chunk):
+        part = rows[s : s + chunk]
+        cand, approx = pool(x, part, m)
+        score = exact_scores(x, part, cand)
+        score[~np.isfinite(approx)] = -np.inf  # the point itself
+        cand, score = _order(cand, score)
+        out[part] = cand[:, :k]
+        if m < n - 1:
+            # a point left out of the pool scores at most the pool's lowest float32 score + error
+            floor = np.where(np.isfinite(approx), approx, np.inf).min(1)
+            unsure.append(part[floor + tol >= score[:, k - 1]])
+    return np.concatenate(unsure) if unsure else np.empty(0, dtype=np.int64)
