@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from miniature.cli import main
@@ -109,3 +110,46 @@ def test_list(capsys):
     assert "bert-large" in capsys.readouterr().out
     assert main(["list", "characteristics"]) == 0
     assert "errors" in capsys.readouterr().out
+
+
+def test_representation_from_embedding_files(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(120, 16)).astype(np.float32)
+    files = {}
+    for name, arr in {"large": base, "near": base + 0.3 * rng.normal(size=base.shape), "far": rng.normal(size=(120, 8)),
+                      "large_ft": base * 2, "near_ft": base, "far_ft": rng.normal(size=(120, 8))}.items():
+        files[name] = tmp_path / f"{name}.npy"
+        np.save(files[name], arr.astype(np.float32))
+    out = tmp_path / "rep"
+    argv = ["representation", "--embeddings", str(files["large"]), str(files["near"]), str(files["far"]),
+            "--after", str(files["large_ft"]), str(files["near_ft"]), str(files["far_ft"]),
+            "--names", "L", "N", "F", "--ks", "1", "5", "10", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| L | N |" in printed and "before_mean" in printed and "after_variance" in printed
+    rows = {(r["model_i"], r["model_j"]): r for r in json.loads((out / "representation.json").read_text())["rows"]}
+    assert rows[("L", "N")]["after_mean"] == 1.0  # same vectors up to scale after "fine-tuning"
+    assert rows[("L", "N")]["before_mean"] > rows[("L", "F")]["before_mean"]
+    assert (out / "representation_k_sweep.png").is_file()
+
+
+def test_representation_bad_inputs(tmp_path, capsys):
+    ok = tmp_path / "ok.npy"
+    np.save(ok, np.random.default_rng(1).normal(size=(50, 4)))
+    flat, nan, short = tmp_path / "flat.npy", tmp_path / "nan.npy", tmp_path / "short.npy"
+    np.save(flat, np.zeros(50))
+    x = np.ones((50, 4))
+    x[7, 2] = np.inf
+    np.save(nan, x)
+    np.save(short, np.ones((40, 4)))
+    text = tmp_path / "text.npy"
+    text.write_text("not numpy")
+    out = tmp_path / "out"
+    rep = ["representation", "--out", str(out), "--embeddings", str(ok)]
+    _fail(capsys, rep + [str(flat)], "must be a 2-D array", out)
+    _fail(capsys, rep + [str(nan)], "point 7 has a NaN or infinite value", out)
+    _fail(capsys, rep + [str(short)], "different numbers of points (ok 50, short 40)", out)
+    _fail(capsys, rep + [str(ok), "--names", "a", "b", "--ks", "50"], "K=50 needs more than 50 points", out)
+    _fail(capsys, rep + [str(text)], "not a readable .npy array", out)
+    _fail(capsys, rep + [str(ok), "--names", "a"], "--names gives 1 names for 2", out)
+    _fail(capsys, rep + [str(ok), "--names", "a", "b", "--after", str(ok)], "--after 1", out)

@@ -205,11 +205,11 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     else:
         rcfg = RepresentationConfig()
         groups = {"before": list(embeddings), "after": list(after)} if after else {"embeddings": list(embeddings)}
+        if embeddings and after and len(embeddings) != len(after):
+            raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
         for phase, files in groups.items():
             if names and len(names) != len(files):
                 raise ConfigError(f"--names gives {len(names)} names for {len(files)} {phase} files")
-        if embeddings and after and len(embeddings) != len(after):
-            raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
         files = next(f for f in groups.values() if f)
         labels = list(names) or [Path(p).stem for p in files]
         if len(set(labels)) != len(labels):
