@@ -23,10 +23,13 @@ test: venv
 	  $(VENV)/bin/pytest -q -rs tests
 
 # The main job on the offline default: fine-tune MiniLM and its 3-layer cut on a slice of
-# SQuAD 2.0 train, predict a slice of dev, and compare the two models' error sets.
+# SQuAD 2.0 train, predict a slice of dev, and compare the two models' error sets, then their
+# representations of the same dev points before and after fine-tuning (same checkpoints).
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 quickstart: venv
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
-	  $(VENV)/bin/miniature errors --config configs/quickstart.yaml --out runs/quickstart/errors
+	$(OFFLINE) $(VENV)/bin/miniature errors --config configs/quickstart.yaml --out runs/quickstart/errors
+	$(OFFLINE) $(VENV)/bin/miniature representation --config configs/quickstart.yaml \
+	  --out runs/quickstart/representation
 
 # transformers 5 removed pipeline("question-answering"), the baseline: bench under 4.57
 BENCH := .venv-bench
