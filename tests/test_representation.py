@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miniature.agreement import knn_jaccard, mean_var
+from miniature.agreement import knn_jaccard, knn_overlaps, mean_var
 from miniature.characteristics.representation import compare_representations
 from miniature.exceptions import DataError, MismatchError
 from miniature.knn import knn
@@ -34,6 +34,17 @@ def test_hand_worked_five_points():
     assert res.value("before", "A", "B", 1) == pytest.approx((2 / 5, 6 / 25))
     assert res.rows() == [{"model_i": "A", "model_j": "B", "before_mean": pytest.approx(0.6),
                            "before_variance": pytest.approx(8 / 75)}]
+
+
+def test_overlaps_at_every_k_equal_python_sets():
+    rng = np.random.default_rng(3)
+    a = np.stack([rng.choice(300, 40, replace=False) for _ in range(200)])
+    b = np.stack([np.concatenate([a[i, 5:15], rng.choice(np.setdiff1d(np.arange(300), a[i, 5:15]), 30,
+                                                         replace=False)]) for i in range(200)])
+    ks = [1, 5, 10, 20, 40]
+    want = [[len(set(a[i, :k]) & set(b[i, :k])) for k in ks] for i in range(200)]
+    assert knn_overlaps(a, b, ks).tolist() == want
+    assert knn_jaccard(a, b, 10) == pytest.approx([w[2] / (20 - w[2]) for w in want])
 
 
 def test_per_point_jaccard_equals_python_sets():
@@ -91,3 +102,13 @@ def test_minilm_int8_agrees_more_than_random_init(minilm_dev300, minilm_tokenize
         quant, rand = res.value("before", "minilm", "int8", k)[0], res.value("before", "minilm", "random", k)[0]
         assert quant > rand + 0.1, (k, quant, rand)
         assert quant < 1.0  # int8 does move some neighbours
+
+
+def test_numpy_and_faiss_give_the_same_sweep(minilm_dev300):
+    pytest.importorskip("faiss")
+    emb = minilm_dev300[2]
+    noisy = emb + np.random.default_rng(5).normal(scale=0.05, size=emb.shape).astype(np.float32)
+    models = {"minilm": emb, "noisy": noisy, "mean": emb - emb.mean(0)}
+    a = compare_representations({"before": models}, backend="faiss")
+    b = compare_representations({"before": models}, backend="numpy")
+    assert a.sweep == b.sweep

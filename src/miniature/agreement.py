@@ -79,20 +79,40 @@ def pairwise_sets(sets: Mapping[str, AbstractSet]) -> list[SetPair]:
     return [set_pair(i, sets[i], j, sets[j]) for i, j in pair_order(list(sets))]
 
 
-def knn_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-point Jaccard of two models' neighbour sets.
+def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """|A_K(p) n B_K(p)| for every point p and every K in `ks`, from one pass over the lists.
 
     Args:
-        a, b: (n, k) neighbour indices, each row k distinct points (as `knn` returns them).
+        a, b: (n, K_max) neighbour indices, each row distinct points ordered by rank (as `knn`
+            returns them), so a row's first K entries are the K-NN set.
+
+    Returns:
+        (n, len(ks)) int64. A point j is in both K-sets when max(rank_a(j), rank_b(j)) < K.
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"neighbour arrays must share one (n, k) shape, got {a.shape} and {b.shape}")
+    n, kmax = a.shape
+    if any(not 1 <= k <= kmax for k in ks):
+        raise ValueError(f"every K must lie in [1, {kmax}], got {list(ks)}")
+    span = int(max(a.max(), b.max())) + 1
+    order = np.argsort(a, axis=1, kind="stable")
+    base = np.arange(n, dtype=np.int64)[:, None] * span
+    keys = (base + np.take_along_axis(a, order, 1)).ravel()  # sorted: row-major, then index
+    query = (base + b).ravel()
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    rank_a = np.where(keys[pos] == query, order.ravel()[pos], kmax).reshape(n, kmax)
+    both = np.maximum(rank_a, np.arange(kmax)[None, :])  # rank in b is the column
+    return np.stack([(both < k).sum(1) for k in ks], axis=1)
+
+
+def knn_jaccard(a: np.ndarray, b: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Per-point Jaccard of two models' K-neighbour sets (the first `k` columns; default all).
 
     Returns:
         (n,) float64: |A_p n B_p| / |A_p u B_p| for every point p.
     """
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"neighbour arrays must share one (n, k) shape, got {a.shape} and {b.shape}")
-    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
-    inter = (both[:, 1:] == both[:, :-1]).sum(1)  # rows hold distinct points: a repeat is shared
-    k = a.shape[1]
+    k = k or a.shape[1]
+    inter = knn_overlaps(a, b, [k])[:, 0]
     return inter / (2 * k - inter)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from miniature.agreement import knn_jaccard, mean_var, pair_order
+from miniature.agreement import knn_overlaps, mean_var, pair_order
 from miniature.config import QAConfig, RepresentationConfig
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
@@ -129,8 +129,9 @@ def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[in
     """Mean and variance of per-point Jaccard for every pair and K, from each model's K_max-NN."""
     rows = []
     for i, j in pair_order(list(neighbours)):
-        for k in ks:
-            mean, var = mean_var(knn_jaccard(neighbours[i][:, :k], neighbours[j][:, :k]))
+        inter = knn_overlaps(neighbours[i], neighbours[j], ks)
+        for col, k in enumerate(ks):
+            mean, var = mean_var(inter[:, col] / (2 * k - inter[:, col]))
             rows.append({"phase": phase, "model_i": i, "model_j": j, "k": k, "mean": mean,
                          "variance": var, "n_points": len(neighbours[i])})
     return rows
