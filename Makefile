@@ -41,6 +41,8 @@ $(BENCH)/.installed: pyproject.toml
 
 bench: $(BENCH)/.installed
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/qa_predict.py
+	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/embed.py
+	$(BENCH)/bin/python benchmarks/knn.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) runs .pytest_cache

@@ -113,8 +113,9 @@ def main() -> int:
     n, max_len = len(examples), args.max_seq_length
     bs_a = args.batch_size or OURS_BATCH
     bs_b = args.batch_size or 32
-    # sentence-transformers (6.x, and 2.x onwards) reads a 2-item list of strings as a text pair
-    # and hands it to the tokenizer as (text, text_pair): [CLS] q [SEP] c [SEP], token type ids 0/1.
+    # sentence-transformers takes pairs as they are (checked in 6.2's source: `infer_modality` reads
+    # [str, str] as text, the Transformer module tokenises it as (text, text_pair), "longest_first"):
+    # [CLS] q [SEP] c [SEP] with token type ids 0/1, the same ids as ours (counted below).
     pairs = [[e.question, e.context] for e in examples]
 
     def ours(ex: Sequence[Any]) -> np.ndarray:

@@ -112,3 +112,18 @@ def test_numpy_and_faiss_give_the_same_sweep(minilm_dev300):
     a = compare_representations({"before": models}, backend="faiss")
     b = compare_representations({"before": models}, backend="numpy")
     assert a.sweep == b.sweep
+
+
+@pytest.mark.parametrize("kmax", [40, 300])
+def test_dense_and_sorted_rank_lookups_agree(kmax):
+    from miniature.agreement import _ranks_dense, _ranks_sorted
+
+    rng = np.random.default_rng(kmax)
+    a = np.stack([rng.choice(3000, kmax, replace=False) for _ in range(50)])
+    b = np.stack([rng.permutation(np.concatenate([a[i, :10], rng.choice(np.setdiff1d(np.arange(3000), a[i]),
+                                                                         kmax - 10, replace=False)]))
+                  for i in range(50)])
+    dense, ranked = _ranks_dense(a, b, 3000), _ranks_sorted(a, b, 3000)
+    assert (dense == ranked).all()
+    want = [[list(a[i]).index(j) if j in a[i] else kmax for j in b[i]] for i in range(50)]
+    assert dense.tolist() == want

@@ -95,14 +95,33 @@ def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     if any(not 1 <= k <= kmax for k in ks):
         raise ValueError(f"every K must lie in [1, {kmax}], got {list(ks)}")
     span = int(max(a.max(), b.max())) + 1
+    dense = n * span * (1 if kmax < 255 else 4) <= DENSE_LIMIT
+    rank_a = _ranks_dense(a, b, span) if dense else _ranks_sorted(a, b, span)
+    both = np.maximum(rank_a, np.arange(kmax)[None, :])  # rank in b is the column
+    return np.stack([(both < k).sum(1) for k in ks], axis=1)
+
+
+DENSE_LIMIT = 1 << 27  # points x indices for a dense rank table (bytes, uint8); else sorted search
+
+
+def _ranks_dense(a: np.ndarray, b: np.ndarray, span: int) -> np.ndarray:
+    """rank of b[p, c] in a[p] (K_max where absent) through an (n, span) table."""
+    n, kmax = a.shape
+    table = np.full((n, span), kmax, dtype=np.uint8 if kmax < 255 else np.int32)
+    rows = np.arange(n)[:, None]
+    table[rows, a] = np.arange(kmax)
+    return table[rows, b].astype(np.int64)
+
+
+def _ranks_sorted(a: np.ndarray, b: np.ndarray, span: int) -> np.ndarray:
+    """The same ranks by binary search in row-keyed sorted lists (memory linear in n)."""
+    n, kmax = a.shape
     order = np.argsort(a, axis=1, kind="stable")
     base = np.arange(n, dtype=np.int64)[:, None] * span
     keys = (base + np.take_along_axis(a, order, 1)).ravel()  # sorted: row-major, then index
     query = (base + b).ravel()
     pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-    rank_a = np.where(keys[pos] == query, order.ravel()[pos], kmax).reshape(n, kmax)
-    both = np.maximum(rank_a, np.arange(kmax)[None, :])  # rank in b is the column
-    return np.stack([(both < k).sum(1) for k in ks], axis=1)
+    return np.where(keys[pos] == query, order.ravel()[pos], kmax).reshape(n, kmax)
 
 
 def knn_jaccard(a: np.ndarray, b: np.ndarray, k: int | None = None) -> np.ndarray:
