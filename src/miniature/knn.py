@@ -25,12 +25,13 @@ CHUNK_BYTES = 64 << 20  # scratch per chunk of queries
 TOL_FACTOR = 4.0
 
 
-def check_embeddings(x: np.ndarray, name: str = "embeddings", chunk: int = 65536) -> None:
-    """Refuse what no neighbour search can use: not 2-D, empty, NaN or infinite values."""
+def check_embeddings(x: np.ndarray, name: str = "embeddings", chunk: int = 65536, min_points: int = 2) -> None:
+    """Refuse what no neighbour search can use: not 2-D, too few points, NaN or infinite values."""
     if x.ndim != 2:
         raise DataError(f"{name}: embeddings must be a 2-D array (points x dimensions), got shape {x.shape}")
-    if x.shape[0] < 2 or x.shape[1] < 1:
-        raise DataError(f"{name}: needs at least 2 points of at least 1 dimension, got shape {x.shape}")
+    if x.shape[0] < min_points or x.shape[1] < 1:
+        raise DataError(f"{name}: needs at least {min_points} point{'s' * (min_points > 1)} of at least "
+                        f"1 dimension, got shape {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise DataError(f"{name}: embeddings must be real numbers, got dtype {x.dtype}")
     for s in range(0, x.shape[0], chunk):  # memory-mapped input: never all of it at once
@@ -178,3 +179,47 @@ def _search(x: np.ndarray, rows: np.ndarray, k: int, m: int, pool, backend: str,
             # a point left out of the pool scores at most the pool's lowest float32 score + error
             unsure.append(part[approx[:, -1] + 2 * tol >= score[:, k - 1]])
     return np.concatenate(unsure) if unsure else np.empty(0, dtype=np.int64)
+
+
+def kth_distance(bank: np.ndarray, queries: np.ndarray, k: int, backend: Backend = "auto",
+                 chunk: int = 4096) -> np.ndarray:
+    """Euclidean distance of every query to its k-th nearest bank point, both L2-normalised.
+
+    The Deep Nearest Neighbors OOD score is minus this (Sun et al., 2022; their code normalises
+    by ||x|| + 1e-10 and reads FAISS's squared L2, which ranks points the same way). Queries are
+    not excluded from the bank: they are other points.
+
+    Args:
+        bank: (n, d) in-distribution features; queries: (q, d) features of the points to score.
+        k: which neighbour, 1 <= k <= n.
+    """
+    check_embeddings(bank, "bank", min_points=1)
+    check_embeddings(queries, "queries", min_points=1)
+    if queries.shape[1] != bank.shape[1]:
+        raise DataError(f"bank and queries differ in dimensions ({bank.shape[1]} vs {queries.shape[1]}); "
+                        "use features of one model")
+    if not 1 <= k <= len(bank):
+        raise DataError(f"K={k} must lie in [1, {len(bank)}], the size of the bank")
+    if backend == "auto":
+        backend = "faiss" if has_faiss() else "numpy"
+    xb, xq = _dknn_normalize(bank), _dknn_normalize(queries)
+    if backend == "faiss":
+        faiss = _faiss()
+        index = faiss.IndexFlatL2(xb.shape[1])
+        index.add(xb)
+        sq = np.concatenate([index.search(xq[s : s + chunk], k)[0][:, -1] for s in range(0, len(xq), chunk)])
+    else:
+        bn = (xb.astype(np.float64) ** 2).sum(1)
+        parts = []
+        for s in range(0, len(xq), chunk):
+            q = xq[s : s + chunk]
+            d2 = (q.astype(np.float64) ** 2).sum(1)[:, None] + bn[None, :] - 2.0 * (q @ xb.T)
+            parts.append(np.partition(d2, k - 1, axis=1)[:, k - 1])
+        sq = np.concatenate(parts)
+    return np.sqrt(np.maximum(sq.astype(np.float64), 0.0))
+
+
+def _dknn_normalize(x: np.ndarray) -> np.ndarray:
+    """x / (||x||_2 + 1e-10), as the Deep kNN reference code normalises features."""
+    x = np.asarray(x, dtype=np.float32)
+    return (x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-10)).astype(np.float32)
