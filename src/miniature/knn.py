@@ -121,7 +121,8 @@ def knn(emb: np.ndarray, k: int, backend: Backend = "auto", margin: int | None =
         emb: (n, d) embeddings, any float dtype, memory-mapped or not.
         k: neighbours per point; the result's row prefix [:, :k'] is the k'-NN set for k' < k.
         backend: "faiss" (IndexFlatIP), "numpy" (chunked products) or "auto" (FAISS if installed).
-        margin: extra candidates per row rescored exactly (default max(16, k // 4)).
+        margin: extra candidates per row in the first pool (default max(16, k // 4)); rows the
+            pool cannot vouch for are searched again with a wider one.
 
     Returns:
         (n, k) int64, each row ordered by similarity descending, ties by index ascending.

@@ -152,9 +152,10 @@ def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: 
     for phase, models in phases.items():
         if len(models) < 2:
             raise DataError(f"phase {phase!r}: comparing representations needs at least two models, got {len(models)}")
-        counts = {name: arr.shape[0] if getattr(arr, "ndim", 0) == 2 else -1 for name, arr in models.items()}
         for name, arr in models.items():
-            check_embeddings(arr, name)
+            if arr.ndim != 2:  # values are checked by the neighbour search itself
+                raise DataError(f"{name}: embeddings must be a 2-D array (points x dimensions), got shape {arr.shape}")
+        counts = {name: arr.shape[0] for name, arr in models.items()}
         if len(set(counts.values())) > 1:
             listed = ", ".join(f"{n} {c}" for n, c in counts.items())
             raise MismatchError(f"phase {phase!r}: embeddings cover different numbers of points ({listed}); "
