@@ -105,30 +105,3 @@ def test_numpy_used_when_faiss_is_missing(monkeypatch):
 def test_bad_input_is_one_line(bad, k, match):
     with pytest.raises(DataError, match=match):
         knn(bad, k)
-
-
-def test_kth_distance_equals_brute_force(backend):
-    from miniature.knn import kth_distance
-
-    rng = np.random.default_rng(7)
-    bank, queries = rng.normal(size=(400, 12)), rng.normal(size=(90, 12)) + 0.5
-    b = bank / (np.linalg.norm(bank, axis=1, keepdims=True) + 1e-10)
-    q = queries / (np.linalg.norm(queries, axis=1, keepdims=True) + 1e-10)
-    dist = np.sqrt(((q[:, None, :] - b[None, :, :]) ** 2).sum(-1))
-    for k in (1, 10, 400):
-        want = np.sort(dist, axis=1)[:, k - 1]
-        np.testing.assert_allclose(kth_distance(bank, queries, k, backend), want, atol=1e-5)
-    assert kth_distance(bank, queries[:1], 3, backend) == pytest.approx(np.sort(dist[0])[2], abs=1e-5)
-
-
-@pytest.mark.parametrize("bank, queries, k, match", [
-    (np.ones((10, 4)), np.ones((3, 5)), 1, "differ in dimensions"),
-    (np.ones((10, 4)), np.ones((3, 4)), 11, "must lie in \\[1, 10\\]"),
-    (np.ones((0, 4)), np.ones((3, 4)), 1, "bank: needs at least 1 point"),
-    (np.ones((10, 4)), np.full((3, 4), np.nan), 1, "queries: point 0 has a NaN"),
-])
-def test_kth_distance_bad_input(bank, queries, k, match):
-    from miniature.knn import kth_distance
-
-    with pytest.raises(DataError, match=match):
-        kth_distance(bank, queries, k)

@@ -7,6 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from miniature.characteristics.distribution import (
+    DistributionResult,
+    Features,
+    compare_distributions,
+    subsample,
+)
 from miniature.characteristics.errors import (
     ErrorSet,
     ErrorsResult,
@@ -21,9 +27,16 @@ from miniature.characteristics.representation import (
     compare_representations,
     load_embeddings,
 )
-from miniature.config import QAConfig, RepresentationConfig, StudyConfig, load_config
-from miniature.data.squad import QADataset, load_qa_dataset
+from miniature.config import (
+    DistributionConfig,
+    QAConfig,
+    RepresentationConfig,
+    StudyConfig,
+    load_config,
+)
+from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
 from miniature.exceptions import ConfigError, DataError
+from miniature.ood import IndexSpec
 from miniature.report.tables import write_table
 from miniature.runs import RunDir, atomic_write_json, meta_block, read_json_file, sha256_file
 from miniature.scoring import squad_v2_scores
@@ -223,4 +236,124 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     return result
 
 
-__all__ = ["errors", "model_embeddings", "model_error_sets", "predict", "representation", "score"]
+def _checkpoint(entry, spec: ModelSpec, cfg: StudyConfig, train: QADataset | None, run: RunDir,
+                progress: bool) -> tuple[Path | None, object]:
+    """The model's QA checkpoint (fine-tuned and cached unless the entry is one already) and its id."""
+    if entry.finetuned:
+        return None, spec.identity()
+    assert train is not None
+    ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
+    return ckpt.path, ckpt.key
+
+
+def bank_dataset(cfg: StudyConfig) -> QADataset:
+    """The in-distribution bank's points: the training data (bank_limit), a random share alpha of it."""
+    dcfg = cfg.distribution
+    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, dcfg.bank_limit or cfg.data.train_limit)
+    if dcfg.alpha == 1:
+        return train
+    keep = subsample(len(train), dcfg.alpha, dcfg.seed)
+    return make_dataset([train.examples[i] for i in keep], f"{train.source}[alpha={dcfg.alpha},seed={dcfg.seed}]")
+
+
+def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, Features], QADataset]:
+    """Every fine-tuned model's features of the bank (train), validation (dev) and test points.
+
+    All are the representation section's embeddings after fine-tuning, cached in the run folder
+    under the same keys, so the dev features are the representation characteristic's "after"
+    embeddings, never computed twice. Returns model label -> Features, and the test dataset.
+    """
+    specs, labels = _study_models(cfg)
+    dcfg, rcfg = cfg.distribution, cfg.representation
+    if dcfg.test is None:
+        raise ConfigError("distribution.test is not set: give the OOD test set as a SQuAD-format .json/.jsonl "
+                          "or hub id (the paper: NewsQA), e.g. --set distribution.test=PATH")
+    test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or rcfg.limit or cfg.data.dev_limit)
+    bank = bank_dataset(cfg)
+    needs_training = any(not m.finetuned for m in cfg.models)
+    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    out = {}
+    for entry, spec, label in zip(cfg.models, specs, labels):
+        ckpt_path, ckpt_id = _checkpoint(entry, spec, cfg, train, run, progress)
+        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg.qa, run,
+                                                    progress)) for ds in (bank, dev, test)]
+        out[label] = Features(*arrays)
+    return out, test
+
+
+def _index_spec(dcfg: DistributionConfig) -> IndexSpec:
+    return IndexSpec(dcfg.index, dcfg.nlist, dcfg.nprobe, dcfg.hnsw_m, dcfg.ef_search)
+
+
+def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequence[str | Path] = (),
+                 val: Sequence[str | Path] = (), test: Sequence[str | Path] = (), names: Sequence[str] = (),
+                 k: int | None = None, ks: Sequence[int] | None = None, tpr: float | None = None,
+                 alpha: float | None = None, index: str | None = None, backend: str | None = None,
+                 out: str | Path | None = None, overrides: Sequence[str] = (),
+                 progress: bool = False) -> DistributionResult:
+    """Compare which test points each model's Deep kNN detector calls out of distribution.
+
+    Either `config` (every model fine-tuned, its features of train/dev/test extracted, all
+    cached) or feature files: `bank`, `val` and `test`, one .npy per model each, in the same
+    model order (test rows = the same points for every model). The other arguments override the
+    config's distribution section. Writes distribution.md/.csv/.json, distribution_detectors.*,
+    distribution_sweep.*, distribution_k_sweep.png and ood_sets.json into `out`, if given.
+    """
+    files = bool(bank or val or test)
+    if (config is not None) == files:
+        raise ConfigError("give exactly one of a config or --bank/--val/--test feature files")
+    if config is not None:
+        cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+        dcfg = cfg.distribution.model_copy(update={"alpha": alpha} if alpha is not None else {})
+        cfg = cfg.model_copy(update={"distribution": dcfg})
+        features, test_ds = model_features(cfg, progress)
+        test_ids: Sequence[str] | None = test_ds.ids
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train, dev=cfg.data.dev,
+                          test=test_ds.source, test_fingerprint=test_ds.fingerprint,
+                          distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
+                          run_dir=str(cfg.run_dir))
+    else:
+        dcfg = DistributionConfig().model_copy(update={"alpha": alpha} if alpha is not None else {})
+        if not (len(bank) == len(val) == len(test)):
+            raise ConfigError(f"--bank, --val and --test give {len(bank)}, {len(val)} and {len(test)} files; "
+                              "give one of each per model")
+        if names and len(names) != len(bank):
+            raise ConfigError(f"--names gives {len(names)} names for {len(bank)} models")
+        labels = list(names) or [_strip_bank(Path(p).stem) for p in bank]
+        if len(set(labels)) != len(labels):
+            raise ConfigError("two models share a name; give distinct --names")
+        features = {}
+        for label, b, v, t in zip(labels, bank, val, test):
+            arr = load_embeddings_any(b)
+            keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
+            features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_embeddings_any(v),
+                                       load_embeddings_any(t))
+        test_ids = None
+        meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
+    spec = _index_spec(dcfg.model_copy(update={"index": index})) if index else _index_spec(dcfg)
+    result = compare_distributions(features, ks or dcfg.ks, k or dcfg.k, tpr if tpr is not None else dcfg.tpr,
+                                   backend or dcfg.backend, spec, test_ids, dcfg.recall_sample, dcfg.seed,
+                                   progress)  # type: ignore[arg-type]
+    if out is not None:
+        result.write(out, meta)
+    return result
+
+
+def _strip_bank(stem: str) -> str:
+    """A model's label from its bank file: bert-base_bank.npy -> bert-base."""
+    for suffix in ("_bank", "-bank", ".bank"):
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def load_embeddings_any(path: str | Path) -> np.ndarray:
+    """A feature file (.npy), memory-mapped; one point is enough (a bank may hold a single point)."""
+    return load_embeddings(path, min_points=1)
+
+
+__all__ = ["distribution", "errors", "model_embeddings", "model_error_sets", "model_features", "predict",
+           "representation", "score"]

@@ -79,6 +79,22 @@ def _cmd_representation(args: argparse.Namespace) -> None:
           "representation_k_sweep.png", file=sys.stderr)
 
 
+def _cmd_distribution(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from miniature.api import distribution
+    from miniature.config import load_config
+
+    config = load_config(args.config, args.set) if args.config else None
+    out = args.out or (Path(config.run_dir) / "distribution" if config else Path("miniature-distribution"))
+    result = distribution(config, bank=args.bank or (), val=args.val or (), test=args.test or (),
+                          names=args.names or (), k=args.k, ks=args.ks, tpr=args.tpr, alpha=args.alpha,
+                          index=args.index, backend=args.backend, out=out, progress=not args.quiet)
+    print(result.markdown())
+    print(f"written: {out}/distribution.md, .csv, .json, distribution_detectors.*, distribution_sweep.*, "
+          "distribution_k_sweep.png, ood_sets.json", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="miniature", description="Does a compressed model behave like a "
                                 "miniature of the large one? Compare models' behaviour side by side.")
@@ -136,6 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default: RUN_DIR/representation, or ./miniature-representation)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_representation)
+
+    s = sub.add_parser("distribution", help="compare which test points models' Deep kNN detectors call OOD")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="YAML study config with distribution.test set: models are fine-tuned and "
+                     "their features of train (bank), dev (validation) and the test set extracted")
+    src.add_argument("--bank", nargs="+", metavar="A.npy", help="one in-distribution bank (points x dims) .npy per model")
+    s.add_argument("--val", nargs="+", metavar="A.npy", help="with --bank: held-out in-distribution features, per model")
+    s.add_argument("--test", nargs="+", metavar="A.npy", help="with --bank: test features (the same points), per model")
+    s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
+    s.add_argument("--k", type=int, help="the K of the table (default 10, the paper's)")
+    s.add_argument("--ks", type=int, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
+    s.add_argument("--tpr", type=float, help="share of validation points kept in-distribution (default 0.95)")
+    s.add_argument("--alpha", type=float, help="random share of the bank kept (default 1)")
+    s.add_argument("--index", choices=["exact", "ivf", "hnsw"], help="bank index (default exact)")
+    s.add_argument("--backend", choices=["auto", "faiss", "numpy", "torch"], help="exact search (default auto)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set distribution.test=newsqa.json (repeatable)")
+    s.add_argument("--out", help="output folder (default: RUN_DIR/distribution, or ./miniature-distribution)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_distribution)
     return p
 
 

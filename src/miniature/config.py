@@ -108,6 +108,39 @@ class RepresentationConfig(_Strict):
         return [p for p in ("before", "after") if p in v]
 
 
+class DistributionConfig(_Strict):
+    """Data distribution: Deep kNN OOD detection (Sun et al., 2022) on every fine-tuned model's features.
+
+    Features are the representation section's embeddings (text, pooling, layer) after QA
+    fine-tuning: the bank is the training data, validation is the dev data, both in-distribution.
+    """
+
+    test: str | None = None  # the OOD test set: a SQuAD-format .json/.jsonl or a hub id (the paper: NewsQA)
+    test_split: str = "validation"  # split of a hub test set
+    test_limit: int | None = Field(None, gt=0)  # first N test questions
+    bank_limit: int | None = Field(None, gt=0)  # first N training questions in the bank (default: data.train_limit)
+    val_limit: int | None = Field(None, gt=0)  # first N dev questions (default: representation.limit, data.dev_limit)
+    alpha: float = Field(1.0, gt=0, le=1)  # random share of the bank kept (Deep kNN's alpha)
+    seed: int = 42  # which share alpha draws, and the recall sample
+    k: int = Field(10, gt=0)  # the K of the table (the paper: 10)
+    ks: list[int] = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 c)
+    tpr: float = Field(0.95, gt=0, lt=1)  # share of in-distribution validation points kept
+    backend: Literal["auto", "faiss", "numpy", "torch"] = "auto"  # auto: FAISS (GPU if any), torch on GPU, numpy
+    index: Literal["exact", "ivf", "hnsw"] = "exact"  # approximate indices report their recall
+    nlist: int | None = Field(None, gt=0)  # IVF cells (default 4 sqrt(bank))
+    nprobe: int = Field(16, gt=0)  # IVF cells searched per query
+    hnsw_m: int = Field(32, gt=1)  # HNSW links per node
+    ef_search: int = Field(128, gt=0)  # HNSW search breadth
+    recall_sample: int = Field(1000, gt=0)  # queries on which an approximate index's recall is measured
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("every K must be at least 1")
+        return sorted(set(v))
+
+
 class StudyConfig(_Strict):
     """A study: which models, which data, which knobs, and where the run folder lives."""
 
@@ -116,6 +149,7 @@ class StudyConfig(_Strict):
     data: DataConfig = DataConfig()
     qa: QAConfig = QAConfig()
     representation: RepresentationConfig = RepresentationConfig()
+    distribution: DistributionConfig = DistributionConfig()
 
     @field_validator("models", mode="before")
     @classmethod

@@ -9,3 +9,5 @@ CHARACTERISTICS: Registry[str] = Registry("characteristic")
 CHARACTERISTICS.add("errors", "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong")
 CHARACTERISTICS.add("representation", "data representation: per-point Jaccard of the K-nearest-neighbour sets "
                     "of models' CLS embeddings, before and after fine-tuning, swept over K")
+CHARACTERISTICS.add("distribution", "data distribution: Jaccard of the sets of test points (NewsQA) each fine-tuned "
+                    "model's Deep kNN detector calls out of distribution, swept over K")

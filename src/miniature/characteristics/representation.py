@@ -64,7 +64,7 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
     return path
 
 
-def load_embeddings(path: str | Path) -> np.ndarray:
+def load_embeddings(path: str | Path, min_points: int = 2) -> np.ndarray:
     """A user's or a cached .npy, memory-mapped; one-line errors for what is not a 2-D float array."""
     path = Path(path)
     if not path.is_file():
@@ -73,7 +73,7 @@ def load_embeddings(path: str | Path) -> np.ndarray:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:
         raise DataError(f"{path}: not a readable .npy array ({str(e).splitlines()[0]})") from None
-    check_embeddings(arr, str(path))
+    check_embeddings(arr, str(path), min_points=min_points)
     return arr
 
 

@@ -1,0 +1,197 @@
+"""Data distribution: every model's Deep kNN OOD set of the test points, and their pairwise Jaccard."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miniature.agreement import jaccard, pair_order
+from miniature.exceptions import DataError, MismatchError
+from miniature.ood import (
+    Detection,
+    IndexSpec,
+    SearchBackend,
+    build_index,
+    check_bank,
+    check_tpr,
+    detect,
+    dknn_normalize,
+    kth_distances,
+    recall,
+    search,
+)
+from miniature.report.tables import to_markdown, write_table
+from miniature.runs import atomic_write_json
+
+EXACT = IndexSpec()  # the default: exact (flat) search
+DETECTOR_COLUMNS = ["model", "k", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr",
+                    "n_bank", "n_val", "n_test"]
+PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "flagged_i", "flagged_j", "intersection", "union"]
+SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "flagged_i", "flagged_j"]  # mean: the Jaccard
+
+
+@dataclass(frozen=True)
+class Features:
+    """One model's features: the in-distribution bank, held-out in-distribution points, test points."""
+
+    bank: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def subsample(n: int, alpha: float, seed: int) -> np.ndarray:
+    """Sorted indices of a random share `alpha` of n bank points (at least one), the same for every model."""
+    if not 0 < alpha <= 1:
+        raise DataError(f"alpha {alpha} must lie in (0, 1]: the share of the bank kept")
+    if alpha == 1:
+        return np.arange(n)
+    size = max(1, round(alpha * n))
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+@dataclass(frozen=True)
+class ModelDetections:
+    """One model's detections at every K of the sweep, and the approximate index's recall, if any."""
+
+    name: str
+    n_bank: int
+    n_val: int
+    detections: tuple[Detection, ...]
+    recall: float | None = None
+
+    def at(self, k: int) -> Detection:
+        return next(d for d in self.detections if d.k == k)
+
+
+def detect_model(name: str, feats: Features, ks: Sequence[int], tpr: float, backend: SearchBackend = "auto",
+                 index: IndexSpec = EXACT, recall_sample: int = 1000, seed: int = 0) -> ModelDetections:
+    """Score validation and test points against the bank at every K; threshold and flag per K."""
+    check_bank(feats.bank, [feats.val, feats.test], ks)
+    built, rec = None, None
+    if index.kind != "exact":
+        xb = dknn_normalize(feats.bank)
+        built = build_index(xb, index, seed)
+        queries = np.concatenate([dknn_normalize(feats.val), dknn_normalize(feats.test)])
+        pick = np.random.default_rng(seed).choice(len(queries), size=min(recall_sample, len(queries)), replace=False)
+        kmax = max(ks)
+        rec = recall(search(build_index(xb), queries[pick], kmax)[1], search(built, queries[pick], kmax)[1])
+    val = -kth_distances(feats.bank, feats.val, ks, backend, built)
+    test = -kth_distances(feats.bank, feats.test, ks, backend, built)
+    dets = tuple(detect(val[:, c], test[:, c], k, tpr) for c, k in enumerate(ks))
+    return ModelDetections(name, len(feats.bank), len(feats.val), dets, rec)
+
+
+@dataclass(frozen=True)
+class DistributionResult:
+    """Every model's OOD sets of the same test points at every K; the table is the K = table_k slice."""
+
+    models: tuple[ModelDetections, ...]
+    test_ids: tuple[str, ...]
+    ks: tuple[int, ...]
+    table_k: int
+    tpr: float
+    index: IndexSpec
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
+
+    def ood_ids(self, name: str, k: int | None = None) -> list[str]:
+        det = next(m for m in self.models if m.name == name).at(k or self.table_k)
+        return [self.test_ids[i] for i in np.flatnonzero(det.ood)]
+
+    def pair(self, i: str, j: str, k: int | None = None) -> dict:
+        k = k or self.table_k
+        a, b = set(self.ood_ids(i, k)), set(self.ood_ids(j, k))
+        return {"model_i": i, "model_j": j, "jaccard": jaccard(a, b), "flagged_i": len(a), "flagged_j": len(b),
+                "intersection": len(a & b), "union": len(a | b)}
+
+    def rows(self) -> list[dict]:
+        """The pairwise table at K = table_k, pairs in the paper's order."""
+        return [self.pair(i, j) for i, j in pair_order(self.names)]
+
+    def detector_rows(self) -> list[dict]:
+        """Every model's detector at every K: threshold, flagged share and quality (OOD positive)."""
+        out = []
+        for m in self.models:
+            for d in m.detections:
+                out.append({"model": m.name, "k": d.k, "threshold": d.threshold, "flagged": int(d.ood.sum()),
+                            "share_flagged": d.share, "auroc": d.auroc, "aupr": d.aupr, "fpr_at_tpr": d.fpr_at_tpr,
+                            "n_bank": m.n_bank, "n_val": m.n_val, "n_test": len(self.test_ids)}
+                           | ({"recall": m.recall} if m.recall is not None else {}))
+        return out
+
+    def sweep(self) -> list[dict]:
+        out = []
+        for k in self.ks:
+            for i, j in pair_order(self.names):
+                p = self.pair(i, j, k)
+                out.append({"k": k, "model_i": i, "model_j": j, "mean": p["jaccard"],
+                            "flagged_i": p["flagged_i"], "flagged_j": p["flagged_j"]})
+        return out
+
+    def markdown(self) -> str:
+        det = [r for r in self.detector_rows() if r["k"] == self.table_k]
+        cols = DETECTOR_COLUMNS[:8] + (["recall"] if any("recall" in r for r in det) else [])
+        return (f"Jaccard of the Deep kNN OOD sets (K = {self.table_k}, threshold keeping {self.tpr:.0%} of "
+                f"in-distribution validation points)\n\n" + to_markdown(self.rows(), PAIR_COLUMNS, 4)
+                + "\nDetectors (OOD is the positive class)\n\n" + to_markdown(det, cols, 4))
+
+    def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
+        """distribution.md/.csv/.json, distribution_detectors.*, distribution_sweep.*, the K-sweep
+        figure and ood_sets.json (the ids each model flags, per K)."""
+        from miniature.report.figures import plot_k_sweep
+
+        extra = {"k": self.table_k, "tpr": self.tpr, "index": self.index.__dict__, "positive_class": "OOD",
+                 "threshold_rule": "keep the ceil(tpr * n_val) highest-scoring validation points"}
+        paths = write_table(out_dir, "distribution", self.rows(), meta, PAIR_COLUMNS, digits=4, extra=extra)
+        det = self.detector_rows()
+        cols = DETECTOR_COLUMNS + (["recall"] if any("recall" in r for r in det) else [])
+        for key, p in write_table(out_dir, "distribution_detectors", det, meta, cols, 4, extra).items():
+            paths[f"detectors_{key}"] = p
+        for key, p in write_table(out_dir, "distribution_sweep", self.sweep(), meta, SWEEP_COLUMNS, 4).items():
+            paths[f"sweep_{key}"] = p
+        paths["figure"] = plot_k_sweep(Path(out_dir) / "distribution_k_sweep.png",
+                                       {"data distribution (Deep kNN OOD sets)": self.sweep()}, self.names[0],
+                                       "Jaccard of OOD sets")
+        paths["ood_sets"] = atomic_write_json(Path(out_dir) / "ood_sets.json", {
+            "meta": meta, "n_test": len(self.test_ids),
+            "sets": {m.name: {str(k): self.ood_ids(m.name, k) for k in self.ks} for m in self.models}})
+        return paths
+
+
+def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
+                          table_k: int = 10, tpr: float = 0.95, backend: SearchBackend = "auto",
+                          index: IndexSpec = EXACT, test_ids: Sequence[str] | None = None,
+                          recall_sample: int = 1000, seed: int = 0, progress: bool = False) -> DistributionResult:
+    """Deep kNN OOD sets of every model over the same test points, at every K.
+
+    Args:
+        features: model name -> its bank, validation and test features (models in table order,
+            the large one first); every model's test rows are the same points in the same order.
+        test_ids: names of the test points (default: their row numbers).
+    """
+    check_tpr(tpr)
+    ks = tuple(sorted(set(ks) | {table_k}))
+    if len(features) < 2:
+        raise DataError(f"comparing OOD sets needs at least two models, got {len(features)}")
+    counts = {name: len(f.test) for name, f in features.items()}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{n} {c}" for n, c in counts.items())
+        raise MismatchError(f"test features cover different numbers of points ({listed}); "
+                            "score the same test points with every model")
+    n_test = next(iter(counts.values()))
+    ids = tuple(str(i) for i in (test_ids if test_ids is not None else range(n_test)))
+    if len(ids) != n_test:
+        raise MismatchError(f"{len(ids)} test ids for {n_test} test points")
+    items: Any = list(features.items())
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="Deep kNN", leave=False)
+    models = tuple(detect_model(name, f, ks, tpr, backend, index, recall_sample, seed) for name, f in items)
+    return DistributionResult(models, ids, ks, table_k, tpr, index)
