@@ -24,12 +24,15 @@ test: venv
 
 # The main job on the offline default: fine-tune MiniLM and its 3-layer cut on a slice of
 # SQuAD 2.0 train, predict a slice of dev, and compare the two models' error sets, then their
-# representations of the same dev points before and after fine-tuning (same checkpoints).
+# representations of the same dev points before and after fine-tuning (same checkpoints), then
+# which NewsQA questions each fine-tuned model's Deep kNN detector calls out of distribution.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 quickstart: venv
 	$(OFFLINE) $(VENV)/bin/miniature errors --config configs/quickstart.yaml --out runs/quickstart/errors
 	$(OFFLINE) $(VENV)/bin/miniature representation --config configs/quickstart.yaml \
 	  --out runs/quickstart/representation
+	$(OFFLINE) $(VENV)/bin/miniature distribution --config configs/quickstart.yaml \
+	  --out runs/quickstart/distribution
 
 # transformers 5 removed pipeline("question-answering"), the baseline: bench under 4.57
 BENCH := .venv-bench

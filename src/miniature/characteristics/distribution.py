@@ -72,9 +72,10 @@ def detect_model(name: str, feats: Features, ks: Sequence[int], tpr: float, back
     """Score validation and test points against the bank at every K; threshold and flag per K."""
     check_bank(feats.bank, [feats.val, feats.test], ks)
     built, rec = None, None
-    if index.kind != "exact":
+    if index.kind != "exact" or resolve_backend(backend) == "faiss":  # one index for val and test
         xb = dknn_normalize(feats.bank)
         built = build_index(xb, index, seed)
+    if index.kind != "exact":
         queries = np.concatenate([dknn_normalize(feats.val), dknn_normalize(feats.test)])
         pick = np.random.default_rng(seed).choice(len(queries), size=min(recall_sample, len(queries)), replace=False)
         kmax = max(ks)
