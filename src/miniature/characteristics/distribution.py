@@ -22,6 +22,7 @@ from miniature.ood import (
     dknn_normalize,
     kth_distances,
     recall,
+    resolve_backend,
     search,
 )
 from miniature.report.tables import to_markdown, write_table
