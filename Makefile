@@ -46,6 +46,7 @@ bench: $(BENCH)/.installed
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/qa_predict.py
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/embed.py
 	$(BENCH)/bin/python benchmarks/knn.py
+	$(BENCH)/bin/python benchmarks/ood.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) runs .pytest_cache
