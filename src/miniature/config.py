@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from miniature.exceptions import ConfigError
+
+
+def _k_sweep(v: list[int]) -> list[int]:
+    """A K sweep: every K at least 1; sorted, repeats dropped."""
+    if any(k < 1 for k in v):
+        raise ValueError("every K must be at least 1")
+    return sorted(set(v))
+
+
+KSweep = Annotated[list[int], AfterValidator(_k_sweep)]
 
 
 class _Strict(BaseModel):
@@ -88,19 +98,12 @@ class RepresentationConfig(_Strict):
     pooling: Literal["cls", "mean"] = "cls"  # the paper's CLS; models without one (T5) use mean
     layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output
     phases: list[Literal["before", "after"]] = Field(["before", "after"], min_length=1)  # fine-tuning
-    ks: list[int] = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)
+    ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)
     table_k: int = Field(10, gt=0)  # the K of the pairwise table (the paper's Table 2: 10)
     limit: int | None = Field(None, gt=0)  # first N dev points only (default: data.dev_limit)
     backend: Literal["auto", "faiss", "numpy"] = "auto"  # auto: FAISS where installed
     batch_size: int = Field(64, gt=0)  # most points in one extraction batch
     max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
-
-    @field_validator("ks")
-    @classmethod
-    def _ks(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError("every K must be at least 1")
-        return sorted(set(v))
 
     @field_validator("phases")
     @classmethod
@@ -123,7 +126,7 @@ class DistributionConfig(_Strict):
     alpha: float = Field(1.0, gt=0, le=1)  # random share of the bank kept (Deep kNN's alpha)
     seed: int = 42  # which share alpha draws, and the recall sample
     k: int = Field(10, gt=0)  # the K of the table (the paper: 10)
-    ks: list[int] = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 c)
+    ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 c)
     tpr: float = Field(0.95, gt=0, lt=1)  # share of in-distribution validation points kept
     backend: Literal["auto", "faiss", "numpy", "torch"] = "auto"  # auto: FAISS (GPU if any), torch on GPU, numpy
     index: Literal["exact", "ivf", "hnsw"] = "exact"  # approximate indices report their recall
@@ -132,13 +135,6 @@ class DistributionConfig(_Strict):
     hnsw_m: int = Field(32, gt=1)  # HNSW links per node
     ef_search: int = Field(128, gt=0)  # HNSW search breadth
     recall_sample: int = Field(1000, gt=0)  # queries on which an approximate index's recall is measured
-
-    @field_validator("ks")
-    @classmethod
-    def _ks(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError("every K must be at least 1")
-        return sorted(set(v))
 
 
 class StudyConfig(_Strict):
