@@ -9,8 +9,8 @@ import torch
 from miniature.data.squad import load_qa_dataset
 from miniature.exceptions import ConfigError
 from miniature.tasks.embed import embed, embed_to_npy, encode_points, encoder_of
-from miniature.tasks.qa import model_keys
 from miniature.tasks.qa_features import encode_eval
+from miniature.tasks.training import model_keys
 from tests.conftest import DEV, need_shared
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from miniature.data import load_qa_dataset
-from miniature.tasks.qa import length_batches, model_keys, predict_logits
+from miniature.tasks.qa import predict_logits
 from miniature.tasks.qa_features import encode_eval
+from miniature.tasks.training import length_batches, model_keys
 from miniature.zoo import load_qa_model, load_tokenizer, resolve_model
 from tests.conftest import DEV, need_shared
 
@@ -44,7 +45,7 @@ def test_batching_does_not_change_logits(tiny_model, family):
 def test_precision_rule():
     import torch
 
-    from miniature.tasks.qa import autocast_dtype
+    from miniature.tasks.training import autocast_dtype
 
     assert autocast_dtype("auto", "cpu") is None and autocast_dtype("fp32", "cuda") is None
     assert autocast_dtype("bf16", "cpu") == torch.bfloat16

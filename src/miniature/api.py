@@ -40,7 +40,8 @@ from miniature.ood import IndexSpec
 from miniature.report.tables import write_table
 from miniature.runs import RunDir, atomic_write_json, meta_block, read_json_file, sha256_file
 from miniature.scoring import squad_v2_scores
-from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa, to_device
+from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
+from miniature.tasks.training import to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
 
 

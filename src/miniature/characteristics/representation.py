@@ -25,7 +25,7 @@ SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "n_poin
 def embedding_key(checkpoint_id: Any, data: QADataset, rcfg: RepresentationConfig, qa: QAConfig,
                   device_type: str) -> str:
     """Everything that determines the vectors: weights, points, how they are read and pooled."""
-    from miniature.tasks.qa import autocast_dtype
+    from miniature.tasks.training import autocast_dtype
 
     return content_key({
         "checkpoint": checkpoint_id, "data": data.fingerprint, "text": rcfg.text,
@@ -43,10 +43,10 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
         checkpoint: a fine-tuned checkpoint folder ("after"), or None for the pretrained weights.
     """
     from miniature.tasks.embed import effective_pooling, embed_to_npy, encode_points
-    from miniature.tasks.qa import _cuda, to_device
+    from miniature.tasks.training import cuda_available, to_device
     from miniature.zoo import load_encoder, load_tokenizer
 
-    key = embedding_key(checkpoint_id, data, rcfg, qa, "cuda" if _cuda() else "cpu")
+    key = embedding_key(checkpoint_id, data, rcfg, qa, "cuda" if cuda_available() else "cpu")
     path = run.path("embeddings", f"{spec.name}-{phase}-{key}.npy")
     done = path.with_suffix(".json")
     if done.is_file() and path.is_file():

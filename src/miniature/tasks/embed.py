@@ -11,8 +11,8 @@ import numpy as np
 
 from miniature.data.squad import QAExample
 from miniature.exceptions import ConfigError, ModelError
-from miniature.tasks.qa import CPU_MAX_TOKENS, autocast_dtype, length_batches, model_keys
 from miniature.tasks.qa_features import truncate_questions
+from miniature.tasks.training import CPU_MAX_TOKENS, autocast_dtype, length_batches, model_keys
 
 Text = Literal["pair", "question", "context"]
 Pooling = Literal["cls", "mean"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,83 +13,17 @@ from miniature.data.squad import QADataset
 from miniature.runs import RunDir, atomic_dir, atomic_write_json, content_key, meta_block
 from miniature.tasks.qa_features import encode_eval, encode_train
 from miniature.tasks.qa_postprocess import postprocess
+from miniature.tasks.training import (
+    CPU_MAX_TOKENS,
+    DONE,
+    autocast_dtype,
+    length_batches,
+    model_keys,
+    to_device,
+    tqdm_wrap,
+    train_and_save,
+)
 from miniature.zoo import ModelSpec, load_qa_model, load_tokenizer
-
-DONE = "miniature.json"  # written last into a finished checkpoint folder
-
-
-def model_keys(model: Any) -> set[str]:
-    """The input names the model's forward takes (DistilBERT and T5 take no token_type_ids)."""
-    return set(inspect.signature(model.forward).parameters)
-
-
-def _tqdm(progress: bool, desc: str):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return lambda it: tqdm(it, desc=desc, leave=False)
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def to_device(model: Any) -> Any:
-    """The GPU where there is one, else the CPU."""
-    return model.to("cuda") if _cuda() else model
-
-
-def autocast_dtype(precision: str, device_type: str) -> Any:
-    """The reduced-precision dtype `precision` asks for on a device, or None for fp32.
-
-    "auto": bf16 on a GPU that has it, else fp16 on GPU; fp32 on CPU.
-    """
-    import torch
-
-    if precision == "bf16" or (precision == "auto" and device_type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    if precision == "fp16" or (precision == "auto" and device_type == "cuda"):
-        return torch.float16
-    return None
-
-
-def _precision(cfg: QAConfig) -> dict[str, bool]:
-    """The Trainer's mixed-precision flags, by the same rule as prediction."""
-    import torch
-
-    dtype = autocast_dtype(cfg.precision, "cuda" if _cuda() else "cpu")
-    return {"bf16": True} if dtype == torch.bfloat16 else {"fp16": True} if dtype == torch.float16 else {}
-
-
-def _version_args(training_arguments: Any, cfg: QAConfig) -> dict[str, Any]:
-    """Warmup ratio and length grouping, spelled as the installed transformers spells them."""
-    params = inspect.signature(training_arguments.__init__).parameters
-    args: dict[str, Any] = {}
-    if "warmup_ratio" in params:  # transformers 4
-        args["warmup_ratio"] = cfg.warmup_ratio
-    else:  # transformers 5: a float in [0, 1) is a ratio of total steps
-        args["warmup_steps"] = cfg.warmup_ratio
-    if "train_sampling_strategy" in params:  # less padding, same data
-        args["train_sampling_strategy"] = "group_by_length"
-    else:
-        args["group_by_length"] = True
-    return args
-
-
-class _Features:
-    """A list of feature dicts as a torch map-style dataset."""
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.rows[i]
 
 
 @dataclass(frozen=True)
@@ -122,72 +54,17 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
     if (final / DONE).is_file():
         return Checkpoint(final, key, trained=False)
 
-    from transformers import (
-        DataCollatorWithPadding,
-        PrinterCallback,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import set_seed
 
     set_seed(cfg.seed)  # before loading: the fresh QA head is initialised from the seed
     tokenizer = load_tokenizer(spec)
     model = load_qa_model(spec)
     features = encode_train(tokenizer, train.examples, cfg.max_seq_length, cfg.doc_stride,
-                            cfg.max_query_length, model_keys(model), _tqdm(progress, "tokenize"))
-    work = run.work("qa", key)
-    args = TrainingArguments(
-        output_dir=str(work),
-        seed=cfg.seed,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps or -1,
-        learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        weight_decay=cfg.weight_decay,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=1,
-        logging_steps=50,
-        report_to="none",
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=_cuda(),
-        remove_unused_columns=False,
-        **_precision(cfg),
-        **_version_args(TrainingArguments, cfg),
-    )
-    trainer = Trainer(model=model, args=args, train_dataset=_Features(features),
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
-    if not progress:
-        trainer.remove_callback(PrinterCallback)
-    last = get_last_checkpoint(str(work)) if work.is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
-    with atomic_dir(final) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        atomic_write_json(tmp / DONE, meta_block(key=key, model=spec.identity(), name=spec.name,
-                                                 train=train.source, train_fingerprint=train.fingerprint,
-                                                 hyperparameters=cfg.training_fields()))
-    shutil.rmtree(work, ignore_errors=True)
+                            cfg.max_query_length, model_keys(model), tqdm_wrap(progress, "tokenize"))
+    done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
+                      train_fingerprint=train.fingerprint, hyperparameters=cfg.training_fields())
+    train_and_save(model, tokenizer, features, cfg, run.work("qa", key), final, done, progress, save_steps)
     return Checkpoint(final, key, trained=True)
-
-
-CPU_MAX_TOKENS = 2048  # measured on 2 cores: batches past ~2k tokens run slower per token
-
-
-def length_batches(lengths: np.ndarray, max_windows: int, max_tokens: int | None) -> list[np.ndarray]:
-    """Windows sorted longest first, cut into batches of at most `max_windows` windows and at
-    most `max_tokens` tokens once padded to the batch's longest window."""
-    order = np.argsort(-lengths, kind="stable")  # longest first: memory trouble shows at once
-    batches, start = [], 0
-    while start < len(order):
-        width = int(lengths[order[start]])  # the longest of the batch comes first
-        size = max_windows if max_tokens is None else max(1, min(max_windows, max_tokens // width))
-        batches.append(order[start : start + size])
-        start += size
-    return batches
 
 
 def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]], batch_size: int,
@@ -235,7 +112,7 @@ def predict_qa(model: Any, tokenizer: Any, dataset: QADataset, cfg: QAConfig,
                progress: bool = False) -> tuple[dict[str, str], dict[str, float]]:
     """Predictions `{id: text}` ("" for no answer) and no-answer probabilities for every question."""
     feats = encode_eval(tokenizer, dataset.examples, cfg.max_seq_length, cfg.doc_stride,
-                        cfg.max_query_length, model_keys(model), _tqdm(progress, "tokenize"))
+                        cfg.max_query_length, model_keys(model), tqdm_wrap(progress, "tokenize"))
     s, e = predict_logits(model, tokenizer, feats.inputs, cfg.eval_batch_size, progress,
                           cfg.eval_max_tokens, cfg.precision)
     return postprocess(dataset.examples, feats.example_index, s, e, feats.starts, feats.ends,

@@ -1,0 +1,157 @@
+"""What every task shares: device and precision rules, length-sorted batches, and the HF Trainer run."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from miniature.runs import atomic_dir, atomic_write_json
+
+DONE = "miniature.json"  # written last into a finished checkpoint folder
+CPU_MAX_TOKENS = 2048  # measured on 2 cores: batches past ~2k tokens run slower per token
+
+
+class TrainKnobs(Protocol):
+    """The fields QAConfig and ClassificationConfig share."""
+
+    seed: int
+    epochs: float
+    max_steps: int | None
+    learning_rate: float
+    batch_size: int
+    gradient_accumulation_steps: int
+    warmup_ratio: float
+    weight_decay: float
+    precision: str
+
+
+def model_keys(model: Any) -> set[str]:
+    """The input names the model's forward takes (DistilBERT and T5 take no token_type_ids)."""
+    return set(inspect.signature(model.forward).parameters)
+
+
+def tqdm_wrap(progress: bool, desc: str):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return lambda it: tqdm(it, desc=desc, leave=False)
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def to_device(model: Any) -> Any:
+    """The GPU where there is one, else the CPU."""
+    return model.to("cuda") if cuda_available() else model
+
+
+def autocast_dtype(precision: str, device_type: str) -> Any:
+    """The reduced-precision dtype `precision` asks for on a device, or None for fp32.
+
+    "auto": bf16 on a GPU that has it, else fp16 on GPU; fp32 on CPU.
+    """
+    import torch
+
+    if precision == "bf16" or (precision == "auto" and device_type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    if precision == "fp16" or (precision == "auto" and device_type == "cuda"):
+        return torch.float16
+    return None
+
+
+def length_batches(lengths: np.ndarray, max_windows: int, max_tokens: int | None) -> list[np.ndarray]:
+    """Sequences sorted longest first, cut into batches of at most `max_windows` sequences and at
+    most `max_tokens` tokens once padded to the batch's longest sequence."""
+    order = np.argsort(-lengths, kind="stable")  # longest first: memory trouble shows at once
+    batches, start = [], 0
+    while start < len(order):
+        width = max(1, int(lengths[order[start]]))  # the longest of the batch comes first
+        size = max_windows if max_tokens is None else max(1, min(max_windows, max_tokens // width))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _precision(cfg: TrainKnobs) -> dict[str, bool]:
+    """The Trainer's mixed-precision flags, by the same rule as prediction."""
+    import torch
+
+    dtype = autocast_dtype(cfg.precision, "cuda" if cuda_available() else "cpu")
+    return {"bf16": True} if dtype == torch.bfloat16 else {"fp16": True} if dtype == torch.float16 else {}
+
+
+def _version_args(training_arguments: Any, cfg: TrainKnobs) -> dict[str, Any]:
+    """Warmup ratio and length grouping, spelled as the installed transformers spells them."""
+    params = inspect.signature(training_arguments.__init__).parameters
+    args: dict[str, Any] = {}
+    if "warmup_ratio" in params:  # transformers 4
+        args["warmup_ratio"] = cfg.warmup_ratio
+    else:  # transformers 5: a float in [0, 1) is a ratio of total steps
+        args["warmup_steps"] = cfg.warmup_ratio
+    if "train_sampling_strategy" in params:  # less padding, same data
+        args["train_sampling_strategy"] = "group_by_length"
+    else:
+        args["group_by_length"] = True
+    return args
+
+
+class _Rows:
+    """A list of feature dicts as a torch map-style dataset."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.rows[i]
+
+
+def train_and_save(model: Any, tokenizer: Any, features: list[dict[str, Any]], cfg: TrainKnobs, work: Path,
+                   final: Path, done: dict[str, Any], progress: bool = False, save_steps: int = 500) -> None:
+    """Train with the HF Trainer, resuming from the last checkpoint in `work`, then save model,
+    tokenizer and the `done` record into `final` atomically and drop the scratch folder."""
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    args = TrainingArguments(
+        output_dir=str(work),
+        seed=cfg.seed,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        weight_decay=cfg.weight_decay,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=1,
+        logging_steps=50,
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=cuda_available(),
+        remove_unused_columns=False,
+        **_precision(cfg),
+        **_version_args(TrainingArguments, cfg),
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=_Rows(features),
+                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
+    if not progress:
+        trainer.remove_callback(PrinterCallback)
+    last = get_last_checkpoint(str(work)) if work.is_dir() else None
+    trainer.train(resume_from_checkpoint=last)
+    with atomic_dir(final) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        atomic_write_json(tmp / DONE, done)
+    shutil.rmtree(work, ignore_errors=True)
