@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from miniature.api import distribution, errors, predict, representation, score
+from miniature.api import adversarial, distribution, errors, predict, representation, score
 from miniature.exceptions import MiniatureError
 
-__all__ = ["MiniatureError", "__version__", "distribution", "errors", "predict", "representation", "score"]
+__all__ = ["MiniatureError", "__version__", "adversarial", "distribution", "errors", "predict", "representation", "score"]

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from miniature.characteristics.adversarial import (
+    AdversarialResult,
+    cached_attack,
+    cached_candidates,
+    candidates_key,
+    compare_attacks,
+)
 from miniature.characteristics.distribution import (
     DistributionResult,
     Features,
@@ -35,10 +42,18 @@ from miniature.config import (
     load_config,
 )
 from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
+from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError, DataError
 from miniature.ood import IndexSpec
 from miniature.report.tables import write_table
-from miniature.runs import RunDir, atomic_write_json, meta_block, read_json_file, sha256_file
+from miniature.runs import (
+    RunDir,
+    atomic_write_json,
+    content_key,
+    meta_block,
+    read_json_file,
+    sha256_file,
+)
 from miniature.scoring import squad_v2_scores
 from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
 from miniature.tasks.training import to_device
@@ -356,5 +371,98 @@ def load_embeddings_any(path: str | Path) -> np.ndarray:
     return load_embeddings(path, min_points=1)
 
 
-__all__ = ["distribution", "errors", "model_embeddings", "model_error_sets", "model_features", "predict",
+def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:
+    """The classifiers' training sample (where any model needs training) and the texts attacked:
+    seeded random samples; from the same file and split, the attacked texts exclude the training ones."""
+    acfg = cfg.adversarial
+    train = None
+    if needs_training:
+        train = load_text_dataset(acfg.train, acfg.train_split).sample(acfg.train_limit, acfg.seed)
+    test = load_text_dataset(acfg.test, acfg.test_split)
+    same = train is not None and acfg.train == acfg.test and acfg.train_split == acfg.test_split
+    return train, test.sample(acfg.n_examples, acfg.seed, exclude=set(train.ids) if same and train else ())
+
+
+def _source_factory(spec: ModelSpec, acfg, progress: bool):
+    """A callable loading the attack model and its candidate source (only when candidates are not cached)."""
+
+    def make():
+        from miniature.candidates import EmbeddingSource, MLMSource
+        from miniature.zoo import load_encoder, load_masked_lm
+
+        tok = load_tokenizer(spec)
+        if acfg.candidates == "mlm":
+            return MLMSource(to_device(load_masked_lm(spec)), tok, acfg.k, acfg.max_length)
+        return EmbeddingSource(load_encoder(spec), tok, acfg.k, acfg.max_length)
+
+    return make
+
+
+def _target_factory(spec: ModelSpec, path: Path | None, label: str, cfg: StudyConfig, test: TextDataset):
+    def make():
+        from miniature.tasks.classification import Classifier, check_labels
+        from miniature.zoo import load_classifier
+
+        ccfg = cfg.classification
+        model = load_classifier(spec, path, require_head=True)
+        check_labels(test, int(model.config.num_labels), label)
+        return Classifier(model, load_tokenizer(spec, path), ccfg.max_length, ccfg.eval_batch_size,
+                          ccfg.eval_max_tokens, ccfg.precision, label)
+
+    return make
+
+
+def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextDataset, str]:
+    """Fine-tune every model as a classifier (cached), draw the attack model's substitutes once
+    (cached), and attack every model on the same texts (cached, resumable).
+
+    Returns target label -> its results, the attacked texts and the attack model's name.
+    """
+    from miniature.tasks.classification import finetune_classifier
+
+    specs, labels = _study_models(cfg)
+    acfg = cfg.adversarial
+    attack = resolve_model(acfg.attack_model)
+    train, test = attack_examples(cfg, any(not m.classifier for m in cfg.models))
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    ckey = candidates_key(attack.identity(), acfg.candidates, acfg.k, acfg.max_length, test)
+    prepared = cached_candidates(run, ckey, test, _source_factory(attack, acfg, progress), progress)
+    results = {}
+    for entry, spec, label in zip(cfg.models, specs, labels):
+        if entry.classifier:
+            path, ident = None, spec.identity()
+        else:
+            assert train is not None
+            ckpt = finetune_classifier(spec, train, cfg.classification, run, progress)
+            path, ident = ckpt.path, ckpt.key
+        key = content_key({"target": ident, "candidates": ckey, "top_words": acfg.top_words, "budget": acfg.budget,
+                           "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
+        results[label] = cached_attack(run, label, key, prepared, _target_factory(spec, path, label, cfg, test),
+                                       acfg.top_words, acfg.budget, acfg.max_unknown, progress)
+    return results, test, attack.name
+
+
+def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = None, overrides: Sequence[str] = (),
+                progress: bool = False) -> AdversarialResult:
+    """BERT-Attack against every model of a config: Table 3, outcomes, and attack agreement.
+
+    Every model is fine-tuned for classification on `adversarial.train` (unless `classifier:
+    true`), then attacked on the same `adversarial.n_examples` texts with substitutes from
+    `adversarial.attack_model`. Writes adversarial.md/.csv/.json (Table 3),
+    adversarial_metrics.*, adversarial_agreement.*, attacked_sets.json and
+    adversarial_examples/TARGET.jsonl into `out`, if given.
+    """
+    cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+    results, test, attack_name = model_attacks(cfg, progress)
+    result = compare_attacks(results, attack_name)
+    if out is not None:
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], examples=test.source,
+                          examples_fingerprint=test.fingerprint, adversarial=cfg.adversarial.model_dump(),
+                          classification=cfg.classification.model_dump(), run_dir=str(cfg.run_dir))
+        result.write(out, meta)
+    return result
+
+
+__all__ = ["adversarial", "distribution", "errors", "model_attacks", "model_embeddings", "model_error_sets", "model_features", "predict",
            "representation", "score"]

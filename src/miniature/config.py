@@ -33,6 +33,7 @@ class ModelEntry(_Strict):
     revision: str | None = None  # hub revision (branch, tag or commit)
     trust_remote_code: bool = False  # off unless you trust the repository's code
     finetuned: bool = False  # already a QA checkpoint: predict with it, do not fine-tune
+    classifier: bool = False  # already a text classifier (e.g. on IMDB): attack it as is, do not fine-tune
 
     @property
     def display(self) -> str:
@@ -137,6 +138,54 @@ class DistributionConfig(_Strict):
     recall_sample: int = Field(1000, gt=0)  # queries on which an approximate index's recall is measured
 
 
+class ClassificationConfig(_Strict):
+    """Text-classification fine-tuning (the adversarial characteristic's targets, on IMDB)."""
+
+    seed: int = 42
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int | None = Field(None, gt=0)  # stop after this many steps (overrides epochs)
+    learning_rate: float = Field(2e-5, gt=0)
+    batch_size: int = Field(16, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_length: int = Field(512, gt=2)  # tokens a text is cut to, in training and under attack
+    num_labels: int | None = Field(None, gt=1)  # None: the largest label of the training data plus one
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # as qa.precision
+    eval_batch_size: int = Field(64, gt=0)  # most texts in one scoring batch
+    eval_max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
+
+    def training_fields(self) -> dict[str, Any]:
+        """The knobs that determine the fine-tuned weights (the checkpoint's cache key)."""
+        drop = {"eval_batch_size", "eval_max_tokens"}
+        return {k: v for k, v in self.model_dump().items() if k not in drop}
+
+
+class AdversarialConfig(_Strict):
+    """Adversarial vulnerability: BERT-Attack (Li et al., 2020) against every model fine-tuned on `train`.
+
+    The paper's "K = 3" is ambiguous: its text says the attack "finds the top K important
+    words", while BERT-Attack's own K is the number of substitutes per word. We read it as the
+    former (`top_words: 3`, with BERT-Attack's default of 48 substitutes); `top_words: null,
+    k: 3` is the other reading.
+    """
+
+    train: str = "imdb"  # classification training data: .jsonl/.csv with text and label, `imdb` or a hub id
+    train_split: str = "train"
+    train_limit: int | None = Field(None, gt=0)  # a seeded random sample of N training texts
+    test: str = "imdb"  # the texts attacked; those whose id is in the training sample are left out
+    test_split: str = "test"
+    n_examples: int | None = Field(1000, gt=0)  # a seeded random sample of N test texts (the paper: 1,000)
+    seed: int = 42  # which texts the samples draw
+    attack_model: str = "bert-base"  # registered name, folder or hub id; the paper: BERT-base
+    candidates: Literal["mlm", "embedding"] = "mlm"  # embedding: for attack models without an MLM head
+    k: int = Field(48, gt=0)  # substitutes per word
+    top_words: int | None = Field(3, gt=0)  # attack only the N most important words (None: all)
+    budget: float = Field(0.4, gt=0, le=1)  # at most this share of a text's words changed
+    max_length: int = Field(512, gt=2)  # the attack model's window, in its tokens
+    max_unknown: float = Field(0.2, ge=0, le=1)  # most share of substitutes a target may read as unknown
+
+
 class StudyConfig(_Strict):
     """A study: which models, which data, which knobs, and where the run folder lives."""
 
@@ -146,6 +195,8 @@ class StudyConfig(_Strict):
     qa: QAConfig = QAConfig()
     representation: RepresentationConfig = RepresentationConfig()
     distribution: DistributionConfig = DistributionConfig()
+    classification: ClassificationConfig = ClassificationConfig()
+    adversarial: AdversarialConfig = AdversarialConfig()
 
     @field_validator("models", mode="before")
     @classmethod

@@ -189,3 +189,64 @@ def load_encoder(spec: ModelSpec, path: str | Path | None = None) -> Any:
         )
     except Exception as e:  # noqa: BLE001
         raise _load_error(spec, e) from None
+
+
+def load_classifier(spec: ModelSpec, path: str | Path | None = None, num_labels: int | None = None,
+                    require_head: bool = False) -> Any:
+    """AutoModelForSequenceClassification from the spec (or a fine-tuned `path`).
+
+    Args:
+        num_labels: classes of a fresh head (ignored where the checkpoint has its head).
+        require_head: refuse a checkpoint whose classification head would be freshly initialised.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    extra: dict[str, Any] = {} if path else dict(spec.config_overrides)
+    if num_labels is not None and not require_head:
+        extra["num_labels"] = num_labels
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            str(path or spec.source),
+            revision=None if path else spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            output_loading_info=True,
+            **extra,
+        )
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e):
+            raise ModelError(f"model {spec.name!r} has no sequence-classification architecture in transformers; "
+                             "choose an encoder (BERT, DistilBERT, RoBERTa, ...)") from None
+        raise _load_error(spec, e) from None
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(spec, e) from None
+    if require_head and info.get("missing_keys"):
+        raise ModelError(
+            f"model {spec.name!r} has no trained classification head "
+            f"(missing {min(info['missing_keys'])}); drop `classifier: true` to fine-tune it first"
+        )
+    return model
+
+
+def load_masked_lm(spec: ModelSpec) -> Any:
+    """AutoModelForMaskedLM with its trained MLM head; a checkpoint without one (MiniLM) is refused."""
+    from transformers import AutoModelForMaskedLM
+
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
+            output_loading_info=True, **spec.config_overrides,
+        )
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e):
+            raise ModelError(f"attack model {spec.name!r} has no masked-language-model architecture; "
+                             "use candidates: embedding") from None
+        raise _load_error(spec, e) from None
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(spec, e) from None
+    missing = [k for k in info.get("missing_keys", ()) if "position_ids" not in k]
+    if missing:
+        raise ModelError(
+            f"attack model {spec.name!r} has no trained masked-language-model head (missing {min(missing)}); "
+            "use `candidates: embedding` (substitutes from its input embeddings) or an MLM such as bert-base"
+        )
+    return model

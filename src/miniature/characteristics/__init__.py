@@ -11,3 +11,5 @@ CHARACTERISTICS.add("representation", "data representation: per-point Jaccard of
                     "of models' CLS embeddings, before and after fine-tuning, swept over K")
 CHARACTERISTICS.add("distribution", "data distribution: Jaccard of the sets of test points (NewsQA) each fine-tuned "
                     "model's Deep kNN detector calls out of distribution, swept over K")
+CHARACTERISTICS.add("adversarial", "adversarial vulnerability: accuracy of every model fine-tuned on IMDB before and "
+                    "after BERT-Attack (Table 3), and the Jaccard of the sets of reviews each one falls on")

@@ -34,6 +34,16 @@ def model_keys(model: Any) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special token ids a tokenizer puts before and after a single text ([CLS] and [SEP] for BERT)."""
+    body = tokenizer("hello", add_special_tokens=False)["input_ids"]
+    full = tokenizer("hello")["input_ids"]
+    for s in range(len(full) - len(body) + 1):
+        if full[s : s + len(body)] == body:
+            return full[:s], full[s + len(body) :]
+    return [], []
+
+
 def tqdm_wrap(progress: bool, desc: str):
     if not progress:
         return None

@@ -1,0 +1,164 @@
+"""Labelled text for classification (IMDB and the like): JSONL or CSV files with text and label, or hub ids."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from miniature.exceptions import DataError, DependencyError
+from miniature.registry import Registry
+from miniature.runs import content_key
+
+
+@dataclass(frozen=True)
+class TextExample:
+    id: str
+    text: str
+    label: int
+
+
+@dataclass(frozen=True)
+class TextDataset:
+    """Validated labelled texts, where they came from, and a fingerprint of their content."""
+
+    examples: tuple[TextExample, ...]
+    source: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for e in self.examples]
+
+    @property
+    def n_labels(self) -> int:
+        """Classes the labels imply: the largest label plus one, at least two."""
+        return max(2, 1 + max((e.label for e in self.examples), default=0))
+
+    def sample(self, n: int | None, seed: int, exclude: Collection[str] = ()) -> TextDataset:
+        """A seeded random sample of `n` examples (all where None), in file order, none of whose
+        ids is in `exclude` (the training data, so evaluation never sees a training text)."""
+        keep = [i for i, e in enumerate(self.examples) if e.id not in exclude] if exclude else None
+        pool = np.arange(len(self.examples)) if keep is None else np.array(keep, dtype=np.int64)
+        if n is not None and n < len(pool):
+            pool = np.sort(np.random.default_rng(seed).choice(pool, size=n, replace=False))
+        elif keep is None:
+            return self
+        tag = f"[sample {n} seed {seed}{', disjoint' if exclude else ''}]"
+        return make_text_dataset([self.examples[i] for i in pool], self.source + tag)
+
+
+@dataclass(frozen=True)
+class HubTextDataset:
+    hub_id: str
+    description: str
+
+
+TEXT_DATASETS: Registry[HubTextDataset] = Registry("text dataset", DataError)
+TEXT_DATASETS.add("imdb", HubTextDataset("stanfordnlp/imdb", "IMDB reviews, 0 negative / 1 positive (train 25,000 / test 25,000)"))
+
+
+def _label(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise DataError(f"{where}: label {value!r} is not a class index (0, 1, ...)")
+
+
+def _example(row: Mapping[str, Any], default_id: str, where: str) -> TextExample:
+    if not isinstance(row, Mapping):
+        raise DataError(f"{where}: expected an object with 'text' and 'label'")
+    for key in ("text", "label"):
+        if key not in row:
+            raise DataError(f"{where}: missing field {key!r}; every example needs 'text' and 'label'")
+    text = row["text"]
+    if not isinstance(text, str) or not text.split():
+        raise DataError(f"{where}: empty text; remove the example or give it words")
+    return TextExample(str(row.get("id", default_id)), text, _label(row["label"], where))
+
+
+def make_text_dataset(examples: Iterable[TextExample], source: str) -> TextDataset:
+    """Check ids are unique and there is something to read; fingerprint the content."""
+    examples = tuple(examples)
+    if not examples:
+        raise DataError(f"{source}: holds no examples")
+    seen: set[str] = set()
+    for e in examples:
+        if e.id in seen:
+            raise DataError(f"{source}: example id {e.id!r} appears twice; ids must be unique")
+        seen.add(e.id)
+    fp = content_key([[e.id, e.text, e.label] for e in examples])
+    return TextDataset(examples, source, fp)
+
+
+def read_text_jsonl(path: Path) -> TextDataset:
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+            examples.append(_example(row, str(n), f"{path}: line {n}"))
+    return make_text_dataset(examples, str(path))
+
+
+def read_text_csv(path: Path) -> TextDataset:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"text", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataError(f"{path}: CSV header lacks {sorted(missing)}; it needs 'text' and 'label' columns")
+        examples = [_example(row, str(n), f"{path}: row {n}") for n, row in enumerate(reader, 1)]
+    return make_text_dataset(examples, str(path))
+
+
+def load_text_hub(hub_id: str, split: str) -> TextDataset:
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise DependencyError("loading hub datasets needs `pip install datasets`") from None
+    try:
+        ds = load_dataset(hub_id, split=split)
+    except Exception as e:  # noqa: BLE001 - network, auth, unknown id: one line for the user
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"could not load hub dataset {hub_id!r} split {split!r} ({first}); "
+                        "check the id and your network, or pass a local .jsonl/.csv file") from None
+    examples = [_example(row, f"{split}_{i}", f"{hub_id}[{i}]") for i, row in enumerate(ds)]
+    return make_text_dataset(examples, f"{hub_id}:{split}")
+
+
+def load_text_dataset(source: str | Path, split: str = "test") -> TextDataset:
+    """Labelled texts from a `.jsonl` or `.csv` file (fields `text`, `label`, optional `id`),
+    a registered name (`imdb`) or a hub id with `text` and `label` columns."""
+    text = str(source)
+    path = Path(text)
+    if text.endswith(".jsonl"):
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        return read_text_jsonl(path)
+    if text.endswith(".csv"):
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        return read_text_csv(path)
+    if path.exists():
+        raise DataError(f"{path}: unknown data format; use a .jsonl or .csv file with text and label")
+    if text in TEXT_DATASETS:
+        return load_text_hub(TEXT_DATASETS.get(text).hub_id, split)
+    if "/" in text:
+        return load_text_hub(text, split)
+    raise DataError(f"unknown text dataset {text!r}: not a .jsonl/.csv file, a registered name "
+                    f"({', '.join(TEXT_DATASETS)}) or a hub id (owner/name)")
