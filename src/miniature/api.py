@@ -375,12 +375,13 @@ def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset
     """The classifiers' training sample (where any model needs training) and the texts attacked:
     seeded random samples; from the same file and split, the attacked texts exclude the training ones."""
     acfg = cfg.adversarial
-    train = None
-    if needs_training:
-        train = load_text_dataset(acfg.train, acfg.train_split).sample(acfg.train_limit, acfg.seed)
     test = load_text_dataset(acfg.test, acfg.test_split)
-    same = train is not None and acfg.train == acfg.test and acfg.train_split == acfg.test_split
-    return train, test.sample(acfg.n_examples, acfg.seed, exclude=set(train.ids) if same and train else ())
+    if not needs_training:
+        return None, test.sample(acfg.n_examples, acfg.seed)
+    full = load_text_dataset(acfg.train, acfg.train_split)
+    train = full.sample(acfg.train_limit, acfg.seed)
+    same = full.source == test.source  # one file (or hub split) for both: keep them apart
+    return train, test.sample(acfg.n_examples, acfg.seed, exclude=set(train.ids) if same else ())
 
 
 def _source_factory(spec: ModelSpec, acfg, progress: bool):

@@ -71,12 +71,12 @@ def _batched_forward(model: Any, seqs: Sequence[Sequence[int]], pad_id: int, fn:
 
 
 def _clean(word: str, subs: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}
     for s in subs:
         s = match_case(word, s.strip())
         if keep_substitute(word, s) and "##" not in s:
-            seen.setdefault(s, None)
-    return tuple(seen)
+            seen.setdefault(s.lower(), s)  # one spelling of a word: the first
+    return tuple(seen.values())
 
 
 class MLMSource:
@@ -212,5 +212,5 @@ def prepare(examples: Sequence[TextExample], source: Any, progress: bool = False
     """Every example's words and filtered substitutes (stop words, pieces, the word itself removed)."""
     split = [split_words(e.text) for e in examples]
     raw = source([words for words, _ in split], progress)
-    return [Prepared(e.id, e.text, e.label, words, spans, tuple(_clean(w, c) for w, c in zip(words, subs)))
+    return [Prepared(e.id, e.text, e.label, words, spans, tuple(_clean(w, c) if attackable(w) else () for w, c in zip(words, subs)))
             for e, (words, spans), subs in zip(examples, split, raw)]

@@ -14,6 +14,7 @@ from miniature.exceptions import MiniatureError
 def _cmd_list(args: argparse.Namespace) -> None:
     from miniature.characteristics import CHARACTERISTICS
     from miniature.data.squad import DATASETS
+    from miniature.data.text import TEXT_DATASETS
     from miniature.zoo import MODELS
 
     if args.what == "models":
@@ -22,7 +23,9 @@ def _cmd_list(args: argparse.Namespace) -> None:
     elif args.what == "datasets":
         for name, ds in DATASETS.items():
             print(f"{name:12s} {ds.hub_id:22s} {ds.description}")
-        print("(or any SQuAD-format .json, .jsonl file, or hub id owner/name)")
+        for name, tds in TEXT_DATASETS.items():
+            print(f"{name:12s} {tds.hub_id:22s} {tds.description}")
+        print("(or any SQuAD-format .json/.jsonl QA file, .jsonl/.csv file with text and label, or hub id owner/name)")
     else:
         for name, desc in CHARACTERISTICS.items():
             print(f"{name:12s} {desc}")
@@ -93,6 +96,20 @@ def _cmd_distribution(args: argparse.Namespace) -> None:
     print(result.markdown())
     print(f"written: {out}/distribution.md, .csv, .json, distribution_detectors.*, distribution_sweep.*, "
           "distribution_k_sweep.png, ood_sets.json", file=sys.stderr)
+
+
+def _cmd_adversarial(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from miniature.api import adversarial
+    from miniature.config import load_config
+
+    config = load_config(args.config, args.set)
+    out = args.out or Path(config.run_dir) / "adversarial"
+    result = adversarial(config, out=out, progress=not args.quiet)
+    print(result.markdown())
+    print(f"written: {out}/adversarial.md, .csv, .json, adversarial_metrics.*, adversarial_agreement.*, "
+          "attacked_sets.json, adversarial_examples/*.jsonl", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default: RUN_DIR/distribution, or ./miniature-distribution)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_distribution)
+
+    s = sub.add_parser("adversarial", help="attack every model with BERT-Attack: Table 3 and who falls together")
+    s.add_argument("--config", required=True, help="YAML study config: models are fine-tuned on adversarial.train "
+                   "and attacked on adversarial.n_examples texts of adversarial.test")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set adversarial.candidates=embedding (repeatable)")
+    s.add_argument("--out", help="output folder (default: RUN_DIR/adversarial)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_adversarial)
     return p
 
 

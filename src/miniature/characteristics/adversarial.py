@@ -138,11 +138,16 @@ def cached_candidates(run: RunDir, key: str, examples: TextDataset, make_source:
     return prepared
 
 
+def read_jsonl_lines(path: Path) -> list[str]:
+    """The JSON lines of a file, split on newlines only (texts may hold U+2028 and the like)."""
+    return [x for x in path.read_text(encoding="utf-8").split("\n") if x]
+
+
 def _read_partial(path: Path) -> dict[str, AttackResult]:
     """Results a killed run wrote, one JSON line each; a torn last line is dropped."""
     done: dict[str, AttackResult] = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in read_jsonl_lines(path):
             try:
                 r = AttackResult.from_json(json.loads(line))
             except (json.JSONDecodeError, TypeError):
@@ -160,7 +165,7 @@ def cached_attack(run: RunDir, name: str, key: str, examples: Sequence[Prepared]
     """
     final = run.path("attacks", f"{name}-{key}")
     if (final / DONE).is_file():
-        return [AttackResult.from_json(json.loads(x)) for x in (final / "results.jsonl").read_text().splitlines()]
+        return [AttackResult.from_json(json.loads(x)) for x in read_jsonl_lines(final / "results.jsonl")]
     target: Target = make_target()
     kept, unknown = usable(examples, target)
     if unknown > max_unknown:
