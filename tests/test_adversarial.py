@@ -10,7 +10,12 @@ import yaml
 
 from miniature.attack_words import split_words
 from miniature.bert_attack import AttackResult
-from miniature.characteristics.adversarial import attack_metrics, cached_attack, compare_attacks, read_jsonl_lines
+from miniature.characteristics.adversarial import (
+    attack_metrics,
+    cached_attack,
+    compare_attacks,
+    read_jsonl_lines,
+)
 from miniature.cli import main
 from miniature.data.text import load_text_dataset
 from miniature.exceptions import DataError, MismatchError

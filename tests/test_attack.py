@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miniature.attack_words import STOP_WORDS, Prepared, attackable, is_stop_word, rebuild, split_words
+from miniature.attack_words import (
+    STOP_WORDS,
+    Prepared,
+    attackable,
+    is_stop_word,
+    rebuild,
+    split_words,
+)
 from miniature.bert_attack import attack_all, attack_one, importance, max_changes, usable
 from miniature.candidates import prepare
 from miniature.data.text import TextExample
@@ -121,8 +128,8 @@ def test_limits_hold_on_random_planted_targets():
         words = list(rng.choice(vocab, size=int(rng.integers(3, 25))))
         text = " ".join(words)
         subs = {w: list(rng.choice(vocab, size=5, replace=False)) for w in set(words)}
-        source = lambda texts, progress: [[subs[w] for w in ws] for ws in texts]  # noqa: E731
-        ex = prepare([TextExample(f"t{trial}", text, int(rng.integers(0, 2)))], source)[0]
+        ex = prepare([TextExample(f"t{trial}", text, int(rng.integers(0, 2)))],
+                     lambda texts, progress, subs=subs: [[subs[w] for w in ws] for ws in texts])[0]
         top = int(rng.integers(1, 6)) if trial % 2 else None
         target = BagTarget(weights, bias=float(rng.normal()))
         r = run(ex, target, top_words=top, budget=0.4)
@@ -131,7 +138,7 @@ def test_limits_hold_on_random_planted_targets():
             assert len(r.changes) <= top
         assert all(not is_stop_word(old) for _, old, _ in r.changes)
         assert all(new not in STOP_WORDS for _, _, new in r.changes)
-        assert r.adversarial_text.split() == [dict((i, n) for i, _, n in r.changes).get(i, w) for i, w in enumerate(words)]
+        assert r.adversarial_text.split() == [{i: n for i, _, n in r.changes}.get(i, w) for i, w in enumerate(words)]
         again = run(ex, BagTarget(weights, bias=target.bias), top_words=top, budget=0.4)
         assert again == r  # deterministic
 
