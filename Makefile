@@ -25,7 +25,8 @@ test: venv
 # The main job on the offline default: fine-tune MiniLM and its 3-layer cut on a slice of
 # SQuAD 2.0 train, predict a slice of dev, and compare the two models' error sets, then their
 # representations of the same dev points before and after fine-tuning (same checkpoints), then
-# which NewsQA questions each fine-tuned model's Deep kNN detector calls out of distribution.
+# which NewsQA questions each fine-tuned model's Deep kNN detector calls out of distribution,
+# then how each, fine-tuned on IMDB reviews, falls to BERT-Attack.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 quickstart: venv
 	$(OFFLINE) $(VENV)/bin/miniature errors --config configs/quickstart.yaml --out runs/quickstart/errors
@@ -33,6 +34,8 @@ quickstart: venv
 	  --out runs/quickstart/representation
 	$(OFFLINE) $(VENV)/bin/miniature distribution --config configs/quickstart.yaml \
 	  --out runs/quickstart/distribution
+	$(OFFLINE) $(VENV)/bin/miniature adversarial --config configs/quickstart.yaml \
+	  --out runs/quickstart/adversarial
 
 # transformers 5 removed pipeline("question-answering"), the baseline: bench under 4.57
 BENCH := .venv-bench
@@ -47,6 +50,7 @@ bench: $(BENCH)/.installed
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/embed.py
 	$(BENCH)/bin/python benchmarks/knn.py
 	$(BENCH)/bin/python benchmarks/ood.py
+	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/attack.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) runs .pytest_cache

@@ -141,6 +141,10 @@ def test_limits_hold_on_random_planted_targets():
         assert r.adversarial_text.split() == [{i: n for i, _, n in r.changes}.get(i, w) for i, w in enumerate(words)]
         again = run(ex, BagTarget(weights, bias=target.bias), top_words=top, budget=0.4)
         assert again == r  # deterministic
+        chunked = run(ex, BagTarget(weights, bias=target.bias), top_words=top, budget=0.4, search_batch=2)
+        assert (chunked.outcome, chunked.changes, chunked.adversarial_text) == (r.outcome, r.changes,
+                                                                                r.adversarial_text)
+        assert chunked.queries <= r.queries
 
 
 def test_attack_all_matches_one_by_one_and_reports_each_result():

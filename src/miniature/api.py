@@ -56,8 +56,10 @@ from miniature.runs import (
 )
 from miniature.scoring import squad_v2_scores
 from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
-from miniature.tasks.training import to_device
+from miniature.tasks.training import cuda_available, to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
+
+CPU_SEARCH_BATCH = 16  # substitutes a forward pass on CPU (see AdversarialConfig.search_batch)
 
 
 def _inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
@@ -428,6 +430,7 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     ckey = candidates_key(attack.identity(), acfg.candidates, acfg.k, acfg.max_length, test)
+    search_batch = acfg.search_batch or (None if cuda_available() else CPU_SEARCH_BATCH)
     prepared = cached_candidates(run, ckey, test, _source_factory(attack, acfg, progress), progress)
     results = {}
     for entry, spec, label in zip(cfg.models, specs, labels):
@@ -440,7 +443,7 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
         key = content_key({"target": ident, "candidates": ckey, "top_words": acfg.top_words, "budget": acfg.budget,
                            "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
         results[label] = cached_attack(run, label, key, prepared, _target_factory(spec, path, label, cfg, test),
-                                       acfg.top_words, acfg.budget, acfg.max_unknown, progress)
+                                       acfg.top_words, acfg.budget, acfg.max_unknown, progress, search_batch)
     return results, test, attack.name
 
 

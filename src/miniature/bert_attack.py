@@ -76,7 +76,7 @@ def _flat(parts: Iterable[list[int]]) -> list[int]:
 
 
 def attack_one(ex: Prepared, target: Target, orig: np.ndarray, top_words: int | None = 3,
-               budget: float = 0.4) -> AttackResult:
+               budget: float = 0.4, search_batch: int | None = None) -> AttackResult:
     """Attack one example whose original class probabilities `orig` the target gave.
 
     Skipped where the target already misclassifies it. Otherwise words (not stop words) are
@@ -85,6 +85,10 @@ def attack_one(ex: Prepared, target: Target, orig: np.ndarray, top_words: int | 
     the source's order) that changes the prediction ends the attack with success; else the one
     that lowers the gold probability most is kept, if any does. At most floor(budget * words)
     words are changed: once they are, the attack stops over budget.
+
+    `search_batch` scores a position's substitutes in chunks of that many, in order, stopping at
+    the first chunk with a flip (the same outcome; fewer queries where the forward pass is
+    compute-bound, as on a CPU). None: all in one pass.
     """
     start_queries = target.queries - 1  # the original text's query was batched before
     n, gold = len(ex.words), ex.label
@@ -114,12 +118,17 @@ def attack_one(ex: Prepared, target: Target, orig: np.ndarray, top_words: int | 
         if not subs:
             continue
         prefix, suffix = _flat(ids[:i]), _flat(ids[i + 1 :])
-        q = target.probs([prefix + target.word_ids(s, i == 0) + suffix for s in subs])
-        flips = np.flatnonzero(q.argmax(axis=1) != gold)
-        if flips.size:
-            j = int(flips[0])
-            changes[i] = subs[j]
-            return result("succeeded", changes, q[j])
+        step = search_batch or len(subs)
+        parts = []
+        for c in range(0, len(subs), step):  # one pass on GPU; on CPU a flip saves the later chunks
+            part = target.probs([prefix + target.word_ids(s, i == 0) + suffix for s in subs[c : c + step]])
+            parts.append(part)
+            flips = np.flatnonzero(part.argmax(axis=1) != gold)
+            if flips.size:
+                j = int(flips[0])
+                changes[i] = subs[c + j]
+                return result("succeeded", changes, part[j])
+        q = np.concatenate(parts)
         gaps = gold_prob - q[:, gold]
         j = int(np.argmax(gaps))  # the first of equal gaps
         if gaps[j] > 0:
@@ -143,7 +152,7 @@ def usable(examples: Sequence[Prepared], target: Target) -> tuple[list[Prepared]
 
 def attack_all(examples: Sequence[Prepared], target: Target, top_words: int | None = 3, budget: float = 0.4,
                on_result: Callable[[AttackResult], None] | None = None, progress: bool = False,
-               chunk: int = 64) -> list[AttackResult]:
+               chunk: int = 64, search_batch: int | None = None) -> list[AttackResult]:
     """Attack every example; the original texts are scored in batches of `chunk` first.
 
     `on_result` sees each result as it is made (the cache appends it to disk, so a killed run
@@ -159,7 +168,7 @@ def attack_all(examples: Sequence[Prepared], target: Target, top_words: int | No
         part = examples[s : s + chunk]
         orig = target.probs([_flat(target.text_ids(ex.words)) for ex in part])
         for ex, p in zip(part, orig):
-            res = attack_one(ex, target, p, top_words, budget)
+            res = attack_one(ex, target, p, top_words, budget, search_batch)
             out.append(res)
             if on_result is not None:
                 on_result(res)

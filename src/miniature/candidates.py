@@ -8,10 +8,23 @@ from typing import Any
 
 import numpy as np
 
-from miniature.attack_words import Prepared, affixes, attackable, keep_substitute, match_case, split_words
+from miniature.attack_words import (
+    Prepared,
+    affixes,
+    attackable,
+    keep_substitute,
+    match_case,
+    split_words,
+)
 from miniature.data.text import TextExample
 from miniature.registry import Registry
-from miniature.tasks.training import CPU_MAX_TOKENS, cuda_available, length_batches, special_tokens, tqdm_wrap
+from miniature.tasks.training import (
+    CPU_MAX_TOKENS,
+    cuda_available,
+    length_batches,
+    special_tokens,
+    tqdm_wrap,
+)
 
 BPE_POSITIONS, BPE_TOP, BPE_COMBINATIONS = 12, 4, 24  # BERT-Attack's caps on a multi-piece word
 

@@ -184,6 +184,9 @@ class AdversarialConfig(_Strict):
     budget: float = Field(0.4, gt=0, le=1)  # at most this share of a text's words changed
     max_length: int = Field(512, gt=2)  # the attack model's window, in its tokens
     max_unknown: float = Field(0.2, ge=0, le=1)  # most share of substitutes a target may read as unknown
+    # substitutes of a word scored per forward pass; None: all of them on GPU, 16 on CPU (where the
+    # pass is compute-bound, stopping at the first chunk with a flip saves the rest); same outcomes
+    search_batch: int | None = Field(None, gt=0)
 
 
 class StudyConfig(_Strict):

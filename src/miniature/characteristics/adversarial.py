@@ -157,7 +157,8 @@ def _read_partial(path: Path) -> dict[str, AttackResult]:
 
 
 def cached_attack(run: RunDir, name: str, key: str, examples: Sequence[Prepared], make_target: Any,
-                  top_words: int | None, budget: float, max_unknown: float, progress: bool = False) -> list[AttackResult]:
+                  top_words: int | None, budget: float, max_unknown: float, progress: bool = False,
+                  search_batch: int | None = None) -> list[AttackResult]:
     """One target's results over `examples`, cached under `run/attacks/NAME-KEY`.
 
     Results are appended to a work file as they come, so a killed run resumes after the last
@@ -185,7 +186,7 @@ def cached_attack(run: RunDir, name: str, key: str, examples: Sequence[Prepared]
             f.flush()
             os.fsync(f.fileno())
 
-        for r in attack_all(todo, target, top_words, budget, save, progress):
+        for r in attack_all(todo, target, top_words, budget, save, progress, search_batch=search_batch):
             done[r.id] = r
     results = [done[ex.id] for ex in kept]
     lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
