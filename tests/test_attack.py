@@ -174,3 +174,11 @@ def test_words_split_and_rebuild_keep_the_text():
     assert rebuild(text, spans, {}) == text
     assert rebuild(text, spans, {1: "movie,", 3: "(awful)"}) == "A  movie,\nwith (awful) acting!"
     assert is_stop_word("The,") and is_stop_word("(not)") and not attackable("--") and attackable("film.")
+
+
+def test_words_past_the_target_window_are_not_queried():
+    target = BagTarget({"great": 4.0, "awful": -4.0})
+    target.room = 4  # the target reads 4 word tokens: "the plot was great"
+    r = run(prepared(TEXT, 1, {"great": ("awful",), "fine": ("awful",)}), target, top_words=None)
+    # the original, masked plot and great (cast and fine lie past the window), one substitute
+    assert r.queries == 1 + 2 + 1 and r.changes == ((3, "great", "awful"),)

@@ -102,7 +102,9 @@ def attack_one(ex: Prepared, target: Target, orig: np.ndarray, top_words: int | 
     if pred0 != gold:
         return result("skipped", {}, orig)
     ids = target.text_ids(ex.words)
-    slots = [i for i in range(n) if attackable(ex.words[i])]
+    starts = np.cumsum([0] + [len(p) for p in ids[:-1]])
+    room = getattr(target, "room", None)  # words past the target's window cannot change its output
+    slots = [i for i in range(n) if attackable(ex.words[i]) and (room is None or starts[i] < room)]
     unk = [target.unk_id]
     scores = importance(orig, target.probs([_flat(unk if j == i else p for j, p in enumerate(ids)) for i in slots]), gold)
     order = [slots[j] for j in np.argsort(-scores, kind="stable")]  # ties: the earlier word first
