@@ -21,7 +21,7 @@ from miniature.registry import Registry
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
     cuda_available,
-    length_batches,
+    padded_batches,
     special_tokens,
     tqdm_wrap,
 )
@@ -67,20 +67,12 @@ def _batched_forward(model: Any, seqs: Sequence[Sequence[int]], pad_id: int, fn:
     import torch
 
     device = next(model.parameters()).device
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    batches = length_batches(lengths, batch_size, None if cuda_available() else CPU_MAX_TOKENS)
+    batches = padded_batches(seqs, pad_id, batch_size, None if cuda_available() else CPU_MAX_TOKENS, device)
     wrap = tqdm_wrap(progress is not None, progress or "")
     model.eval()
     with torch.inference_mode():
-        for idx in wrap(batches) if wrap else batches:
-            width = int(lengths[idx].max())
-            ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                ids[r, : lengths[i]] = seqs[i]
-                mask[r, : lengths[i]] = 1
-            out = model(input_ids=torch.from_numpy(ids).to(device), attention_mask=torch.from_numpy(mask).to(device))
-            fn(out.logits.float(), idx)
+        for idx, ids, mask in wrap(batches) if wrap else batches:
+            fn(model(input_ids=ids, attention_mask=mask).logits.float(), idx)
 
 
 def _clean(word: str, subs: Sequence[str]) -> tuple[str, ...]:

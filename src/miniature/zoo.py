@@ -138,6 +138,27 @@ def load_tokenizer(spec: ModelSpec, path: str | Path | None = None) -> Any:
     return tok
 
 
+def _pretrained(auto_class: Any, spec: ModelSpec, path: str | Path | None, missing_arch: str,
+                **extra: Any) -> tuple[Any, dict]:
+    """`auto_class.from_pretrained` of the spec (or a fine-tuned `path`) with its loading info;
+    every failure is one line, `missing_arch` when transformers has no such architecture for it."""
+    try:
+        return auto_class.from_pretrained(
+            str(path or spec.source),
+            revision=None if path else spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            output_loading_info=True,
+            **({} if path else spec.config_overrides),
+            **extra,
+        )
+    except ValueError as e:
+        if "Unrecognized configuration class" in str(e):
+            raise ModelError(missing_arch) from None
+        raise _load_error(spec, e) from None
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
+        raise _load_error(spec, e) from None
+
+
 def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head: bool = False) -> Any:
     """AutoModelForQuestionAnswering from the spec (or a fine-tuned `path`), safetensors preferred.
 
@@ -147,27 +168,13 @@ def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head:
     """
     from transformers import AutoModelForQuestionAnswering
 
-    try:
-        model, info = AutoModelForQuestionAnswering.from_pretrained(
-            str(path or spec.source),
-            revision=None if path else spec.revision,
-            trust_remote_code=spec.trust_remote_code,
-            output_loading_info=True,
-            **({} if path else spec.config_overrides),
-        )
-    except ValueError as e:
-        if "Unrecognized configuration class" in str(e):
-            raise ModelError(
-                f"model {spec.name!r} has no question-answering architecture in transformers; "
-                "choose an encoder (BERT, DistilBERT, RoBERTa, ...) or T5"
-            ) from None
-        raise _load_error(spec, e) from None
-    except Exception as e:  # noqa: BLE001
-        raise _load_error(spec, e) from None
+    model, info = _pretrained(AutoModelForQuestionAnswering, spec, path,
+                              f"model {spec.name!r} has no question-answering architecture in transformers; "
+                              "choose an encoder (BERT, DistilBERT, RoBERTa, ...) or T5")
     if require_head and info.get("missing_keys"):
         raise ModelError(
             f"model {spec.name!r} has no trained question-answering head "
-            f"(missing {sorted(info['missing_keys'])[0]}); fine-tune it first with a config"
+            f"(missing {min(info['missing_keys'])}); fine-tune it first with a config"
         )
     return model
 
@@ -201,24 +208,10 @@ def load_classifier(spec: ModelSpec, path: str | Path | None = None, num_labels:
     """
     from transformers import AutoModelForSequenceClassification
 
-    extra: dict[str, Any] = {} if path else dict(spec.config_overrides)
-    if num_labels is not None and not require_head:
-        extra["num_labels"] = num_labels
-    try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            str(path or spec.source),
-            revision=None if path else spec.revision,
-            trust_remote_code=spec.trust_remote_code,
-            output_loading_info=True,
-            **extra,
-        )
-    except ValueError as e:
-        if "Unrecognized configuration class" in str(e):
-            raise ModelError(f"model {spec.name!r} has no sequence-classification architecture in transformers; "
-                             "choose an encoder (BERT, DistilBERT, RoBERTa, ...)") from None
-        raise _load_error(spec, e) from None
-    except Exception as e:  # noqa: BLE001
-        raise _load_error(spec, e) from None
+    extra = {"num_labels": num_labels} if num_labels is not None and not require_head else {}
+    model, info = _pretrained(AutoModelForSequenceClassification, spec, path,
+                              f"model {spec.name!r} has no sequence-classification architecture in "
+                              "transformers; choose an encoder (BERT, DistilBERT, RoBERTa, ...)", **extra)
     if require_head and info.get("missing_keys"):
         raise ModelError(
             f"model {spec.name!r} has no trained classification head "
@@ -231,18 +224,8 @@ def load_masked_lm(spec: ModelSpec) -> Any:
     """AutoModelForMaskedLM with its trained MLM head; a checkpoint without one (MiniLM) is refused."""
     from transformers import AutoModelForMaskedLM
 
-    try:
-        model, info = AutoModelForMaskedLM.from_pretrained(
-            spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code,
-            output_loading_info=True, **spec.config_overrides,
-        )
-    except ValueError as e:
-        if "Unrecognized configuration class" in str(e):
-            raise ModelError(f"attack model {spec.name!r} has no masked-language-model architecture; "
-                             "use candidates: embedding") from None
-        raise _load_error(spec, e) from None
-    except Exception as e:  # noqa: BLE001
-        raise _load_error(spec, e) from None
+    model, info = _pretrained(AutoModelForMaskedLM, spec, None, f"attack model {spec.name!r} has no "
+                              "masked-language-model architecture; use candidates: embedding")
     missing = [k for k in info.get("missing_keys", ()) if "position_ids" not in k]
     if missing:
         raise ModelError(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,24 +14,16 @@ from miniature.runs import RunDir, content_key, meta_block
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
     DONE,
+    Checkpoint,
     autocast_dtype,
-    length_batches,
     model_keys,
+    padded_batches,
     special_tokens,
     to_device,
     tqdm_wrap,
     train_and_save,
 )
 from miniature.zoo import ModelSpec, load_classifier, load_tokenizer
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A classifier checkpoint folder, its cache key, and whether this call trained it."""
-
-    path: Path
-    key: str
-    trained: bool
 
 
 def check_labels(data: TextDataset, n_classes: int, model: str) -> None:
@@ -101,20 +91,12 @@ def predict_probs(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, b
     if max_tokens is None and device.type == "cpu":
         max_tokens = CPU_MAX_TOKENS
     dtype = autocast_dtype(precision, device.type)
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     out = np.empty((len(sequences), model.config.num_labels), dtype=np.float64)
     model.eval()
     with torch.inference_mode():
-        for idx in length_batches(lengths, batch_size, max_tokens):
-            width = int(lengths[idx].max())
-            ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                ids[r, : lengths[i]] = sequences[i]
-                mask[r, : lengths[i]] = 1
+        for idx, ids, mask in padded_batches(sequences, pad_id, batch_size, max_tokens, device):
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                logits = model(input_ids=torch.from_numpy(ids).to(device),
-                               attention_mask=torch.from_numpy(mask).to(device)).logits
+                logits = model(input_ids=ids, attention_mask=mask).logits
             out[idx] = torch.softmax(logits.double(), dim=-1).cpu().numpy()
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from miniature.tasks.qa_postprocess import postprocess
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
     DONE,
+    Checkpoint,
     autocast_dtype,
     length_batches,
     model_keys,
@@ -24,15 +24,6 @@ from miniature.tasks.training import (
     train_and_save,
 )
 from miniature.zoo import ModelSpec, load_qa_model, load_tokenizer
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A QA checkpoint folder, its cache key, and whether this call trained it."""
-
-    path: Path
-    key: str
-    trained: bool
 
 
 def checkpoint_key(spec: ModelSpec, train: QADataset, cfg: QAConfig) -> str:

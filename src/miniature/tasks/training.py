@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,6 +90,32 @@ def length_batches(lengths: np.ndarray, max_windows: int, max_tokens: int | None
         batches.append(order[start : start + size])
         start += size
     return batches
+
+
+def padded_batches(seqs: Sequence[Sequence[int]], pad_id: int, batch_size: int, max_tokens: int | None,
+                   device: Any) -> Iterator[tuple[np.ndarray, Any, Any]]:
+    """Token-id sequences in length-sorted batches under a token budget, each padded to its
+    longest: yields (indices, input_ids, attention_mask) with the tensors on `device`."""
+    import torch
+
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    for idx in length_batches(lengths, batch_size, max_tokens):
+        width = int(lengths[idx].max())
+        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for r, i in enumerate(idx):
+            ids[r, : lengths[i]] = seqs[i]
+            mask[r, : lengths[i]] = 1
+        yield idx, torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A fine-tuned checkpoint folder, its cache key, and whether this call trained it."""
+
+    path: Path
+    key: str
+    trained: bool
 
 
 def _precision(cfg: TrainKnobs) -> dict[str, bool]:
