@@ -25,6 +25,7 @@ class BagTarget:
     """
 
     unk_id = 0
+    room: int | None = None  # reads every word
 
     def __init__(self, weights: dict[str, float], bias: float = 0.1, unknown: set[str] = frozenset()) -> None:
         self.weights, self.bias, self.unknown = weights, bias, unknown

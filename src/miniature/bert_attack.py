@@ -19,6 +19,7 @@ class Target(Protocol):
 
     unk_id: int
     queries: int
+    room: int | None  # word tokens the target reads (its window less special tokens); None: all
 
     def text_ids(self, words: Sequence[str]) -> list[list[int]]: ...
     def word_ids(self, word: str, first: bool = False) -> list[int]: ...
@@ -103,8 +104,8 @@ def attack_one(ex: Prepared, target: Target, orig: np.ndarray, top_words: int | 
         return result("skipped", {}, orig)
     ids = target.text_ids(ex.words)
     starts = np.cumsum([0] + [len(p) for p in ids[:-1]])
-    room = getattr(target, "room", None)  # words past the target's window cannot change its output
-    slots = [i for i in range(n) if attackable(ex.words[i]) and (room is None or starts[i] < room)]
+    # words past the target's window cannot change its output
+    slots = [i for i in range(n) if attackable(ex.words[i]) and (target.room is None or starts[i] < target.room)]
     unk = [target.unk_id]
     scores = importance(orig, target.probs([_flat(unk if j == i else p for j, p in enumerate(ids)) for i in slots]), gold)
     order = [slots[j] for j in np.argsort(-scores, kind="stable")]  # ties: the earlier word first
