@@ -109,6 +109,19 @@ def test_hub_dataset_rows_read_like_files(monkeypatch):
     def offline(*a, **k):
         raise ConnectionError("Couldn't reach the hub\nmore detail")
 
+    # NewsQA on the hub comes in MRQA's layout: key, answers as strings, spans under labels
+    story = "CNN -- The storm hit Miami on Monday, officials said."
+    rows = datasets.Dataset.from_dict({
+        "key": ["n1", "n2"], "context": [story, story], "question": ["Where?", "When?"],
+        "answers": [["Miami"], ["Monday"]],
+        "labels": [[{"start": [21], "end": [25]}], [{"start": [0], "end": [5]}]],  # n2's span is off
+    })
+    news = load_qa_dataset("newsqa", split="validation")
+    assert asked[-1] == ("lucadiliello/newsqa", "validation")
+    assert [e.id for e in news.examples] == ["n1", "n2"]
+    assert [(a.text, a.start) for e in news.examples for a in e.answers] == [("Miami", 21), ("Monday", 30)]
+    assert story[21:26] == "Miami" and story[30:36] == "Monday"
+
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match=r"could not load hub dataset 'rajpurkar/squad_v2' split 'train' "
                                         r"\(Couldn't reach the hub\)"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 from miniature.exceptions import DataError, DependencyError
 from miniature.registry import Registry
-from miniature.runs import content_key, read_json_file
+from miniature.runs import content_key, file_stamp, read_json_file
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,14 @@ class HubDataset:
     hub_id: str
     description: str
     config: str | None = None
+    layout: str = "squad"  # column layout: "squad" (id, answers {text, answer_start}) or "mrqa" (see _mrqa_row)
 
 
 DATASETS: Registry[HubDataset] = Registry("dataset", DataError)
 DATASETS.add("squad_v2", HubDataset("rajpurkar/squad_v2", "SQuAD 2.0 (train 130,319 / validation 11,873)"))
 DATASETS.add("squad", HubDataset("rajpurkar/squad", "SQuAD 1.1 (all questions answerable)"))
+DATASETS.add("newsqa", HubDataset("lucadiliello/newsqa", "NewsQA, MRQA 2019 split (validation 4,212), the paper's "
+                                  "OOD test set", layout="mrqa"))
 
 
 def fingerprint(examples: Iterable[QAExample]) -> str:
@@ -175,8 +179,22 @@ def read_jsonl(path: str | Path) -> QADataset:
     return make_dataset(examples, str(path))
 
 
-def load_hub(hub_id: str, split: str, config: str | None = None) -> QADataset:
-    """Load a hub dataset with SQuAD columns (id, title, context, question, answers)."""
+def _mrqa_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An MRQA-layout row (key, context, question, answers: [str], labels: [{start: [...], end: [...]}])
+    in SQuAD form; an answer whose text is not where its label says is looked up in the context."""
+    context, answers = row.get("context") or "", []
+    for n, text in enumerate(row.get("answers") or []):
+        labels = row.get("labels") or []
+        starts = labels[n].get("start", []) if n < len(labels) and isinstance(labels[n], Mapping) else []
+        start = starts[0] if starts and context[starts[0]:starts[0] + len(text)] == text else context.find(text)
+        if start >= 0:
+            answers.append({"text": text, "answer_start": start})
+    return {"id": row.get("key") or row.get("qid"), "question": row.get("question"), "answers": answers,
+            "title": ""}
+
+
+def load_hub(hub_id: str, split: str, config: str | None = None, layout: str = "squad") -> QADataset:
+    """Load a hub dataset with SQuAD columns (id, title, context, question, answers), or MRQA's."""
     try:
         from datasets import load_dataset
     except ImportError:
@@ -191,7 +209,9 @@ def load_hub(hub_id: str, split: str, config: str | None = None) -> QADataset:
         ) from None
     examples = []
     for i, row in enumerate(ds):
-        examples.append(_example(row, _field(row, "context", f"{hub_id}[{i}]"), row.get("title", ""), f"{hub_id}[{i}]"))
+        context = _field(row, "context", f"{hub_id}[{i}]")
+        qa = _mrqa_row(row) if layout == "mrqa" else row
+        examples.append(_example(qa, context, qa.get("title", ""), f"{hub_id}[{i}]"))
     return make_dataset(examples, f"{hub_id}:{split}")
 
 
@@ -204,6 +224,17 @@ def load_qa_dataset(source: str | Path, split: str = "validation", limit: int | 
         limit: keep only the first `limit` questions (in file order).
     """
     text = str(source)
+    stamp = file_stamp(text)
+    return _read_qa_file(text, limit, stamp) if stamp else _load_qa(text, split, limit)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_qa_file(text: str, limit: int | None, stamp: tuple[int, int]) -> QADataset:
+    """Datasets are immutable: a study's characteristics share one read of each file (`stamp` keys edits)."""
+    return _load_qa(text, "", limit)
+
+
+def _load_qa(text: str, split: str, limit: int | None) -> QADataset:
     path = Path(text)
     if text.endswith(".json"):
         ds = read_squad_json(path)
@@ -213,7 +244,7 @@ def load_qa_dataset(source: str | Path, split: str = "validation", limit: int | 
         raise DataError(f"{path}: unknown data format; use a SQuAD .json or a .jsonl file")
     elif text in DATASETS:
         spec = DATASETS.get(text)
-        ds = load_hub(spec.hub_id, split, spec.config)
+        ds = load_hub(spec.hub_id, split, spec.config, spec.layout)
     elif "/" in text:
         ds = load_hub(text, split)
     else:

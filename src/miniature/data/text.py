@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 
 from miniature.exceptions import DataError, DependencyError
 from miniature.registry import Registry
-from miniature.runs import content_key
+from miniature.runs import content_key, file_stamp
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,17 @@ def load_text_dataset(source: str | Path, split: str = "test") -> TextDataset:
     """Labelled texts from a `.jsonl` or `.csv` file (fields `text`, `label`, optional `id`),
     a registered name (`imdb`) or a hub id with `text` and `label` columns."""
     text = str(source)
+    stamp = file_stamp(text)
+    return _read_text_file(text, stamp) if stamp else _load_text(text, split)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_text_file(text: str, stamp: tuple[int, int]) -> TextDataset:
+    """Datasets are immutable: a study's characteristics share one read of each file (`stamp` keys edits)."""
+    return _load_text(text, "")
+
+
+def _load_text(text: str, split: str) -> TextDataset:
     path = Path(text)
     if text.endswith(".jsonl"):
         if not path.is_file():
