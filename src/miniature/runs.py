@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,16 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def file_stamp(source: str | Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, None for anything else: part of an in-memory cache key, so an
+    edited file is read again."""
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def read_json_file(path: str | Path) -> Any:
@@ -131,3 +143,77 @@ class RunDir:
     def work(self, kind: str, key: str) -> Path:
         """Scratch space for an artifact in progress (training checkpoints), kept for resume."""
         return self.root / "work" / kind / key
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One cached artifact a study needed: computed now, or taken from the run folder."""
+
+    kind: str  # "qa checkpoint", "predictions", "embeddings", ...
+    path: str
+    computed: bool
+    seconds: float = 0.0
+
+
+@dataclass
+class Ledger:
+    """What a study computed and what it reused, in order; `echo` prints a stage line for each."""
+
+    echo: Callable[[str], None] | None = None
+    events: list[Activity] = field(default_factory=list)
+
+    @property
+    def computed(self) -> list[Activity]:
+        return [a for a in self.events if a.computed]
+
+    @property
+    def reused(self) -> list[Activity]:
+        return [a for a in self.events if not a.computed]
+
+
+_LEDGER: ContextVar[Ledger | None] = ContextVar("miniature_ledger", default=None)
+
+
+@contextmanager
+def recording(ledger: Ledger) -> Iterator[Ledger]:
+    """Record every cached artifact the block computes or reuses into `ledger`."""
+    token = _LEDGER.set(ledger)
+    try:
+        yield ledger
+    finally:
+        _LEDGER.reset(token)
+
+
+def reused(kind: str, path: str | Path, what: str) -> None:
+    """Note that an artifact was found finished in the run folder (a no-op outside `recording`)."""
+    ledger = _LEDGER.get()
+    if ledger is not None:
+        ledger.events.append(Activity(kind, str(path), False))
+        if ledger.echo:
+            ledger.echo(f"  cached   {what}")
+
+
+@contextmanager
+def computing(kind: str, path: str | Path, what: str) -> Iterator[None]:
+    """Wrap the computation of an artifact: a stage line before it, its time after it."""
+    ledger = _LEDGER.get()
+    if ledger is not None and ledger.echo:
+        ledger.echo(f"  running  {what}")
+    start = time.perf_counter()
+    yield
+    if ledger is not None:
+        seconds = time.perf_counter() - start
+        ledger.events.append(Activity(kind, str(path), True, seconds))
+        if ledger.echo:
+            ledger.echo(f"  done     {what} ({format_seconds(seconds)})")
+
+
+def format_seconds(seconds: float) -> str:
+    """12.3 s, 4m05s, 1h02m."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"

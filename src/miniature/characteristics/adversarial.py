@@ -21,9 +21,11 @@ from miniature.runs import (
     RunDir,
     atomic_write_json,
     atomic_write_text,
+    computing,
     content_key,
     meta_block,
     read_json_file,
+    reused,
 )
 from miniature.tasks.training import DONE
 
@@ -130,11 +132,14 @@ def cached_candidates(run: RunDir, key: str, examples: TextDataset, make_source:
                       progress: bool = False) -> list[Prepared]:
     """Every example's substitutes, computed once per attack model and example set, reused by every target."""
     path = run.path("candidates", f"{key}.json")
+    what = f"draw the attack model's substitutes for {len(examples)} texts"
     if path.is_file():
+        reused("candidates", path, what)
         return [Prepared.from_json(row) for row in read_json_file(path)["examples"]]
-    prepared = prepare(examples.examples, make_source(), progress)
-    atomic_write_json(path, {"meta": meta_block(key=key, examples=examples.source),
-                             "examples": [p.to_json() for p in prepared]})
+    with computing("candidates", path, what):
+        prepared = prepare(examples.examples, make_source(), progress)
+        atomic_write_json(path, {"meta": meta_block(key=key, examples=examples.source),
+                                 "examples": [p.to_json() for p in prepared]})
     return prepared
 
 
@@ -165,8 +170,18 @@ def cached_attack(run: RunDir, name: str, key: str, examples: Sequence[Prepared]
     finished example; the final file is written atomically once all are done.
     """
     final = run.path("attacks", f"{name}-{key}")
+    what = f"attack {name} on {len(examples)} texts"
     if (final / DONE).is_file():
+        reused("attack", final, what)
         return [AttackResult.from_json(json.loads(x)) for x in read_jsonl_lines(final / "results.jsonl")]
+    with computing("attack", final, what):
+        return _attack(run, name, key, final, examples, make_target, top_words, budget, max_unknown, progress,
+                       search_batch)
+
+
+def _attack(run: RunDir, name: str, key: str, final: Path, examples: Sequence[Prepared], make_target: Any,
+            top_words: int | None, budget: float, max_unknown: float, progress: bool,
+            search_batch: int | None) -> list[AttackResult]:
     target: Target = make_target()
     kept, unknown = usable(examples, target)
     if unknown > max_unknown:

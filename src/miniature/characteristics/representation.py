@@ -15,7 +15,7 @@ from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
 from miniature.knn import Backend, check_embeddings, check_k, knn
 from miniature.report.tables import to_markdown, write_table
-from miniature.runs import RunDir, atomic_write_json, content_key, meta_block
+from miniature.runs import RunDir, atomic_write_json, computing, content_key, meta_block, reused
 from miniature.zoo import ModelSpec
 
 PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
@@ -49,18 +49,21 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
     key = embedding_key(checkpoint_id, data, rcfg, qa, "cuda" if cuda_available() else "cpu")
     path = run.path("embeddings", f"{spec.name}-{phase}-{key}.npy")
     done = path.with_suffix(".json")
+    what = f"embed {len(data)} points of {Path(data.source).name} with {spec.name} ({phase} fine-tuning)"
     if done.is_file() and path.is_file():
+        reused("embeddings", path, what)
         return path
-    tokenizer = load_tokenizer(spec, checkpoint)
-    model = to_device(load_encoder(spec, checkpoint))
-    encoded = encode_points(tokenizer, data.examples, rcfg.text, qa.max_seq_length, qa.max_query_length)
-    embed_to_npy(path, model, tokenizer, encoded, pooling=rcfg.pooling, layer=rcfg.layer,
-                 batch_size=rcfg.batch_size, max_tokens=rcfg.max_tokens, precision=qa.precision,
-                 progress=progress)
-    atomic_write_json(done, meta_block(key=key, model=spec.name, phase=phase,
-                                       checkpoint=str(checkpoint or spec.source), data=data.source,
-                                       data_fingerprint=data.fingerprint, text=rcfg.text,
-                                       pooling=effective_pooling(rcfg.pooling, encoded), layer=rcfg.layer))
+    with computing("embeddings", path, what):
+        tokenizer = load_tokenizer(spec, checkpoint)
+        model = to_device(load_encoder(spec, checkpoint))
+        encoded = encode_points(tokenizer, data.examples, rcfg.text, qa.max_seq_length, qa.max_query_length)
+        embed_to_npy(path, model, tokenizer, encoded, pooling=rcfg.pooling, layer=rcfg.layer,
+                     batch_size=rcfg.batch_size, max_tokens=rcfg.max_tokens, precision=qa.precision,
+                     progress=progress)
+        atomic_write_json(done, meta_block(key=key, model=spec.name, phase=phase,
+                                           checkpoint=str(checkpoint or spec.source), data=data.source,
+                                           data_fingerprint=data.fingerprint, text=rcfg.text,
+                                           pooling=effective_pooling(rcfg.pooling, encoded), layer=rcfg.layer))
     return path
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from miniature.config import ClassificationConfig
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError
-from miniature.runs import RunDir, content_key, meta_block
+from miniature.runs import RunDir, computing, content_key, meta_block, reused
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
     DONE,
@@ -64,20 +64,24 @@ def finetune_classifier(spec: ModelSpec, train: TextDataset, cfg: Classification
     check_labels(train, n_labels, spec.name)
     key = classifier_key(spec, train, cfg, n_labels)
     final = run.path("checkpoints", f"cls-{spec.name}-{key}")
+    what = f"fine-tune {spec.name} for classification on {len(train)} texts"
     if (final / DONE).is_file():
+        reused("classifier checkpoint", final, what)
         return Checkpoint(final, key, trained=False)
     from transformers import set_seed
 
-    set_seed(cfg.seed)  # before loading: the fresh head is initialised from the seed
-    tokenizer = load_tokenizer(spec)
-    model = load_classifier(spec, num_labels=n_labels)
-    keys = model_keys(model)
-    rows = encode_texts(tokenizer, [e.text for e in train.examples], cfg.max_length, keys, progress)
-    for row, ex in zip(rows, train.examples):
-        row["labels"] = ex.label  # type: ignore[assignment]
-    done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
-                      train_fingerprint=train.fingerprint, num_labels=n_labels, hyperparameters=cfg.training_fields())
-    train_and_save(model, tokenizer, rows, cfg, run.work("cls", key), final, done, progress, save_steps)
+    with computing("classifier checkpoint", final, what):
+        set_seed(cfg.seed)  # before loading: the fresh head is initialised from the seed
+        tokenizer = load_tokenizer(spec)
+        model = load_classifier(spec, num_labels=n_labels)
+        keys = model_keys(model)
+        rows = encode_texts(tokenizer, [e.text for e in train.examples], cfg.max_length, keys, progress)
+        for row, ex in zip(rows, train.examples):
+            row["labels"] = ex.label  # type: ignore[assignment]
+        done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
+                          train_fingerprint=train.fingerprint, num_labels=n_labels,
+                          hyperparameters=cfg.training_fields())
+        train_and_save(model, tokenizer, rows, cfg, run.work("cls", key), final, done, progress, save_steps)
     return Checkpoint(final, key, trained=True)
 
 

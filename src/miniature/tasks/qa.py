@@ -9,7 +9,15 @@ import numpy as np
 
 from miniature.config import QAConfig
 from miniature.data.squad import QADataset
-from miniature.runs import RunDir, atomic_dir, atomic_write_json, content_key, meta_block
+from miniature.runs import (
+    RunDir,
+    atomic_dir,
+    atomic_write_json,
+    computing,
+    content_key,
+    meta_block,
+    reused,
+)
 from miniature.tasks.qa_features import encode_eval, encode_train
 from miniature.tasks.qa_postprocess import postprocess
 from miniature.tasks.training import (
@@ -42,19 +50,22 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
     """
     key = checkpoint_key(spec, train, cfg)
     final = run.path("checkpoints", f"qa-{spec.name}-{key}")
+    what = f"fine-tune {spec.name} for QA on {len(train)} questions"
     if (final / DONE).is_file():
+        reused("qa checkpoint", final, what)
         return Checkpoint(final, key, trained=False)
 
     from transformers import set_seed
 
-    set_seed(cfg.seed)  # before loading: the fresh QA head is initialised from the seed
-    tokenizer = load_tokenizer(spec)
-    model = load_qa_model(spec)
-    features = encode_train(tokenizer, train.examples, cfg.max_seq_length, cfg.doc_stride,
-                            cfg.max_query_length, model_keys(model), tqdm_wrap(progress, "tokenize"))
-    done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
-                      train_fingerprint=train.fingerprint, hyperparameters=cfg.training_fields())
-    train_and_save(model, tokenizer, features, cfg, run.work("qa", key), final, done, progress, save_steps)
+    with computing("qa checkpoint", final, what):
+        set_seed(cfg.seed)  # before loading: the fresh QA head is initialised from the seed
+        tokenizer = load_tokenizer(spec)
+        model = load_qa_model(spec)
+        features = encode_train(tokenizer, train.examples, cfg.max_seq_length, cfg.doc_stride,
+                                cfg.max_query_length, model_keys(model), tqdm_wrap(progress, "tokenize"))
+        done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
+                          train_fingerprint=train.fingerprint, hyperparameters=cfg.training_fields())
+        train_and_save(model, tokenizer, features, cfg, run.work("qa", key), final, done, progress, save_steps)
     return Checkpoint(final, key, trained=True)
 
 
@@ -123,12 +134,14 @@ def cached_predictions(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: 
     The folder holds `predictions.json` and `na_probs.json` in the official format.
     """
     folder = run.path("predictions", f"{spec.name}-{prediction_key(checkpoint_id, dev, cfg)}")
+    what = f"predict {len(dev)} questions with {spec.name}"
     if (folder / DONE).is_file():
+        reused("predictions", folder, what)
         return folder
-    tokenizer = load_tokenizer(spec, checkpoint)
-    model = to_device(load_qa_model(spec, checkpoint, require_head=True))
-    preds, na = predict_qa(model, tokenizer, dev, cfg, progress)
-    with atomic_dir(folder) as tmp:
+    with computing("predictions", folder, what), atomic_dir(folder) as tmp:
+        tokenizer = load_tokenizer(spec, checkpoint)
+        model = to_device(load_qa_model(spec, checkpoint, require_head=True))
+        preds, na = predict_qa(model, tokenizer, dev, cfg, progress)
         atomic_write_json(tmp / "predictions.json", preds)
         atomic_write_json(tmp / "na_probs.json", na)
         atomic_write_json(tmp / DONE, meta_block(model=spec.name, checkpoint=str(checkpoint or spec.source),
