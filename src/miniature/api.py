@@ -59,6 +59,7 @@ from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
 from miniature.tasks.training import cuda_available, to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
 
+SCORE_COLUMNS = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"]
 CPU_SEARCH_BATCH = 16  # substitutes a forward pass on CPU (see AdversarialConfig.search_batch)
 
 
@@ -103,7 +104,7 @@ def predict(model: str, data: str | Path, out: str | Path, split: str = "validat
     return out
 
 
-def _study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
+def study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
     """Every model of the config resolved (unknown names fail here, before any work), and its label."""
     specs = [resolve_model(m.name, m.revision, m.trust_remote_code) for m in cfg.models]
     labels = [m.display for m in cfg.models]
@@ -117,7 +118,7 @@ def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[Err
 
     Every name and data file is checked before any training starts.
     """
-    specs, labels = _study_models(cfg)
+    specs, labels = study_models(cfg)
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
     needs_training = any(not m.finetuned for m in cfg.models)
     train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
@@ -157,13 +158,10 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
         raise ConfigError(f"--names gives {len(names)} names for {len(inputs)} inputs")
     labels = list(names) or [Path(p).stem if Path(p).stem != "predictions" else Path(p).parent.name
                              for p in inputs]
-    scores: list[dict] = []
     if config is not None:
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-        sets, dev, scores = model_error_sets(cfg, progress)
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
-                          dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
-    elif predictions:
+        return finish_errors(cfg, model_error_sets(cfg, progress), out)
+    if predictions:
         if gold is None:
             raise ConfigError("--predictions needs --gold, the file they are scored against")
         dev = load_qa_dataset(gold)
@@ -176,9 +174,19 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
     result = compare_errors(sets, dev)
     if out is not None:
         result.write(out, meta)
-        if scores:
-            cols = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"]
-            write_table(out, "scores", scores, meta, cols, digits=2)
+    return result
+
+
+def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], QADataset, list[dict]],
+                  out: str | Path | None = None, progress: bool = False) -> ErrorsResult:
+    """Compare the error sets `model_error_sets` gathered; write them and the models' scores into `out`."""
+    sets, dev, scores = gathered
+    result = compare_errors(sets, dev)
+    if out is not None:
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                          dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
+        result.write(out, meta)
+        write_table(out, "scores", scores, meta, SCORE_COLUMNS, digits=2)
     return result
 
 
@@ -187,7 +195,7 @@ def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str
 
     Returns phase -> model label -> memory-mapped (n, d) float32 array, and the points' dataset.
     """
-    specs, labels = _study_models(cfg)
+    specs, labels = study_models(cfg)
     rcfg = cfg.representation
     pre = [m.display for m in cfg.models if m.finetuned]
     if "before" in rcfg.phases and pre:
@@ -226,31 +234,46 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     """
     if (config is not None) == bool(embeddings or after):
         raise ConfigError("give exactly one of a config or --embeddings")
+    knobs = {k: v for k, v in (("ks", ks), ("table_k", table_k), ("backend", backend)) if v is not None}
     if config is not None:
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-        rcfg = cfg.representation
-        phases, dev = model_embeddings(cfg, progress)
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
-                          dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
-                          max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir))
-    else:
-        rcfg = RepresentationConfig()
-        groups = {"before": list(embeddings), "after": list(after)} if after else {"embeddings": list(embeddings)}
-        if embeddings and after and len(embeddings) != len(after):
-            raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
-        for phase, files in groups.items():
-            if names and len(names) != len(files):
-                raise ConfigError(f"--names gives {len(names)} names for {len(files)} {phase} files")
-        files = next(f for f in groups.values() if f)
-        labels = list(names) or [Path(p).stem for p in files]
-        if len(set(labels)) != len(labels):
-            raise ConfigError("two inputs share a name; give distinct --names")
-        phases = {p: {n: load_embeddings(f) for n, f in zip(labels, fs)} for p, fs in groups.items() if fs}
-        meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
-    result = compare_representations(phases, ks or rcfg.ks, table_k or rcfg.table_k,
-                                     backend or rcfg.backend, progress)  # type: ignore[arg-type]
+        cfg = cfg.model_copy(update={"representation": _section(cfg.representation, knobs)})
+        return finish_representation(cfg, model_embeddings(cfg, progress), out, progress)
+    rcfg = _section(RepresentationConfig(), knobs)
+    groups = {"before": list(embeddings), "after": list(after)} if after else {"embeddings": list(embeddings)}
+    if embeddings and after and len(embeddings) != len(after):
+        raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
+    for phase, files in groups.items():
+        if names and len(names) != len(files):
+            raise ConfigError(f"--names gives {len(names)} names for {len(files)} {phase} files")
+    files = next(f for f in groups.values() if f)
+    labels = list(names) or [Path(p).stem for p in files]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two inputs share a name; give distinct --names")
+    phases = {p: {n: load_embeddings(f) for n, f in zip(labels, fs)} for p, fs in groups.items() if fs}
+    meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
+    result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
     if out is not None:
         result.write(out, meta)
+    return result
+
+
+def _section(section, knobs: dict):
+    """A config section with the knobs given as arguments replaced; the functions that use them
+    check their values (a bad one is a one-line error there)."""
+    return section.model_copy(update=knobs) if knobs else section
+
+
+def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, np.ndarray]], QADataset],
+                          out: str | Path | None = None, progress: bool = False) -> RepresentationResult:
+    """Compare the embeddings `model_embeddings` gathered; write the tables and figure into `out`."""
+    phases, dev = gathered
+    rcfg = cfg.representation
+    result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
+    if out is not None:
+        result.write(out, meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                                     dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
+                                     max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir)))
     return result
 
 
@@ -281,7 +304,7 @@ def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, 
     under the same keys, so the dev features are the representation characteristic's "after"
     embeddings, never computed twice. Returns model label -> Features, and the test dataset.
     """
-    specs, labels = _study_models(cfg)
+    specs, labels = study_models(cfg)
     dcfg, rcfg = cfg.distribution, cfg.representation
     if dcfg.test is None:
         raise ConfigError("distribution.test is not set: give the OOD test set as a SQuAD-format .json/.jsonl "
@@ -323,40 +346,51 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
     files = bool(bank or val or test)
     if (config is not None) == files:
         raise ConfigError("give exactly one of a config or --bank/--val/--test feature files")
+    knobs = {key: v for key, v in (("k", k), ("ks", ks), ("tpr", tpr), ("alpha", alpha), ("index", index),
+                                   ("backend", backend)) if v is not None}
     if config is not None:
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-        dcfg = cfg.distribution.model_copy(update={"alpha": alpha} if alpha is not None else {})
-        cfg = cfg.model_copy(update={"distribution": dcfg})
-        features, test_ds = model_features(cfg, progress)
-        test_ids: Sequence[str] | None = test_ds.ids
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train, dev=cfg.data.dev,
-                          test=test_ds.source, test_fingerprint=test_ds.fingerprint,
-                          distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
-                          run_dir=str(cfg.run_dir))
-    else:
-        dcfg = DistributionConfig().model_copy(update={"alpha": alpha} if alpha is not None else {})
-        if not (len(bank) == len(val) == len(test)):
-            raise ConfigError(f"--bank, --val and --test give {len(bank)}, {len(val)} and {len(test)} files; "
-                              "give one of each per model")
-        if names and len(names) != len(bank):
-            raise ConfigError(f"--names gives {len(names)} names for {len(bank)} models")
-        labels = list(names) or [_strip_bank(Path(p).stem) for p in bank]
-        if len(set(labels)) != len(labels):
-            raise ConfigError("two models share a name; give distinct --names")
-        features = {}
-        for label, b, v, t in zip(labels, bank, val, test):
-            arr = load_embeddings_any(b)
-            keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
-            features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_embeddings_any(v),
-                                       load_embeddings_any(t))
-        test_ids = None
-        meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
-    spec = _index_spec(dcfg.model_copy(update={"index": index})) if index else _index_spec(dcfg)
-    result = compare_distributions(features, ks or dcfg.ks, k or dcfg.k, tpr if tpr is not None else dcfg.tpr,
-                                   backend or dcfg.backend, spec, test_ids, dcfg.recall_sample, dcfg.seed,
-                                   progress)  # type: ignore[arg-type]
+        cfg = cfg.model_copy(update={"distribution": _section(cfg.distribution, knobs)})
+        return finish_distribution(cfg, model_features(cfg, progress), out, progress)
+    dcfg = _section(DistributionConfig(), knobs)
+    if not (len(bank) == len(val) == len(test)):
+        raise ConfigError(f"--bank, --val and --test give {len(bank)}, {len(val)} and {len(test)} files; "
+                          "give one of each per model")
+    if names and len(names) != len(bank):
+        raise ConfigError(f"--names gives {len(names)} names for {len(bank)} models")
+    labels = list(names) or [_strip_bank(Path(p).stem) for p in bank]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two models share a name; give distinct --names")
+    features = {}
+    for label, b, v, t in zip(labels, bank, val, test):
+        arr = load_embeddings_any(b)
+        keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
+        features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_embeddings_any(v),
+                                   load_embeddings_any(t))
+    meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
+    result = _compare_features(features, dcfg, None, progress)
     if out is not None:
         result.write(out, meta)
+    return result
+
+
+def _compare_features(features: dict[str, Features], dcfg: DistributionConfig, test_ids: Sequence[str] | None,
+                      progress: bool) -> DistributionResult:
+    return compare_distributions(features, dcfg.ks, dcfg.k, dcfg.tpr, dcfg.backend, _index_spec(dcfg), test_ids,
+                                 dcfg.recall_sample, dcfg.seed, progress)
+
+
+def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], QADataset],
+                        out: str | Path | None = None, progress: bool = False) -> DistributionResult:
+    """Detect and compare with the features `model_features` gathered; write tables, figure and OOD sets."""
+    features, test_ds = gathered
+    dcfg = cfg.distribution
+    result = _compare_features(features, dcfg, test_ds.ids, progress)
+    if out is not None:
+        result.write(out, meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train,
+                                     dev=cfg.data.dev, test=test_ds.source, test_fingerprint=test_ds.fingerprint,
+                                     distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
+                                     run_dir=str(cfg.run_dir)))
     return result
 
 
@@ -423,7 +457,7 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
     """
     from miniature.tasks.classification import finetune_classifier
 
-    specs, labels = _study_models(cfg)
+    specs, labels = study_models(cfg)
     acfg = cfg.adversarial
     attack = resolve_model(acfg.attack_model)
     train, test = attack_examples(cfg, any(not m.classifier for m in cfg.models))
@@ -458,7 +492,13 @@ def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = No
     adversarial_examples/TARGET.jsonl into `out`, if given.
     """
     cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-    results, test, attack_name = model_attacks(cfg, progress)
+    return finish_adversarial(cfg, model_attacks(cfg, progress), out)
+
+
+def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str], out: str | Path | None = None,
+                       progress: bool = False) -> AdversarialResult:
+    """Table 3 and attack agreement from the results `model_attacks` gathered; written into `out`."""
+    results, test, attack_name = gathered
     result = compare_attacks(results, attack_name)
     if out is not None:
         meta = meta_block(models=[m.model_dump() for m in cfg.models], examples=test.source,

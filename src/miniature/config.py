@@ -189,17 +189,28 @@ class AdversarialConfig(_Strict):
     search_batch: int | None = Field(None, gt=0)
 
 
+Characteristic = Literal["errors", "representation", "distribution", "adversarial"]
+ALL_CHARACTERISTICS: list[Characteristic] = ["errors", "representation", "distribution", "adversarial"]
+
+
 class StudyConfig(_Strict):
     """A study: which models, which data, which knobs, and where the run folder lives."""
 
-    run_dir: Path = Path("runs/default")
-    models: list[ModelEntry] = Field(min_length=1)
+    run_dir: Path = Path("runs/default")  # every cached artifact, result and the report go here
+    # what `miniature run` measures, in this order (each one's data must be given)
+    characteristics: list[Characteristic] = Field(default_factory=lambda: list(ALL_CHARACTERISTICS), min_length=1)
+    models: list[ModelEntry] = Field(min_length=1)  # the large model first: tables and figures pair it with the rest
     data: DataConfig = DataConfig()
     qa: QAConfig = QAConfig()
     representation: RepresentationConfig = RepresentationConfig()
     distribution: DistributionConfig = DistributionConfig()
     classification: ClassificationConfig = ClassificationConfig()
     adversarial: AdversarialConfig = AdversarialConfig()
+
+    @field_validator("characteristics")
+    @classmethod
+    def _once(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
 
     @field_validator("models", mode="before")
     @classmethod
