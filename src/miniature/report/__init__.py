@@ -1,1 +1,1 @@
-"""Reports: tables as Markdown/CSV/JSON (figures and HTML come with the later characteristics)."""
+"""Reports: tables (md/csv/json), figures (matplotlib) and the study report (`study.build_report`)."""

@@ -1,10 +1,12 @@
-"""Figures (matplotlib, headless): agreement against K, in the style of the paper's Figure 1."""
+"""Figures (matplotlib, headless): agreement against K (the paper's Figure 1), heat maps, per-model bars."""
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from miniature.exceptions import DependencyError
 from miniature.runs import atomic_write_bytes
@@ -21,6 +23,26 @@ def _pyplot():
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    """PNG bytes of `fig`, written atomically; the figure is closed either way."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _sweep_lines(rows: Sequence[dict], reference: str) -> dict[str, list[tuple[int, float]]]:
+    """Other model -> sorted (K, mean) points of its pair with `reference`."""
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if reference in (r["model_i"], r["model_j"]) and r.get("mean") is not None:
+            other = r["model_j"] if r["model_i"] == reference else r["model_i"]
+            lines.setdefault(other, []).append((r["k"], r["mean"]))
+    return {other: sorted(pts) for other, pts in lines.items()}
+
+
 def plot_k_sweep(path: str | Path, panels: Mapping[str, Sequence[dict]], reference: str,
                  ylabel: str = "mean Jaccard") -> Path:
     """One panel per title: y = agreement against K, one line per model paired with `reference`.
@@ -32,13 +54,7 @@ def plot_k_sweep(path: str | Path, panels: Mapping[str, Sequence[dict]], referen
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=True)
     for n, (ax, (title, rows)) in enumerate(zip(axes[0], panels.items())):
-        lines: dict[str, list[tuple[int, float]]] = {}
-        for r in rows:
-            if reference in (r["model_i"], r["model_j"]):
-                other = r["model_j"] if r["model_i"] == reference else r["model_i"]
-                lines.setdefault(other, []).append((r["k"], r["mean"]))
-        for other, pts in lines.items():
-            pts.sort()
+        for other, pts in _sweep_lines(rows, reference).items():
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, label=other)
         ax.set_title(f"({chr(ord('a') + n)}) {title}")
         ax.set_xlabel("K")
@@ -47,7 +63,92 @@ def plot_k_sweep(path: str | Path, panels: Mapping[str, Sequence[dict]], referen
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return _save(plt, fig, path)
+
+
+def plot_figure1(path: str | Path, panels: Mapping[str, Sequence[dict]], reference: str,
+                 ylabels: Mapping[str, str] | None = None) -> Path:
+    """The paper's Figure 1: mean Jaccard against K per panel, one line per model against `reference`.
+
+    Unlike `plot_k_sweep`, every panel has its own y scale (from 0), so low agreement stays legible.
+
+    Args:
+        panels: title -> sweep rows (model_i, model_j, k, mean), e.g. representation before and after
+            fine-tuning and the data distribution; each panel is lettered (a), (b), ... in order.
+        ylabels: title -> y-axis label (default "mean Jaccard").
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
+    for n, (ax, (title, rows)) in enumerate(zip(axes[0], panels.items())):
+        lines = _sweep_lines(rows, reference)
+        top = max((y for pts in lines.values() for _, y in pts), default=1.0)
+        for other, pts in lines.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, linewidth=1.6,
+                    label=other)
+        ax.set_title(f"({chr(ord('a') + n)}) {title}", fontsize=10)
+        ax.set_xlabel("K")
+        ax.set_ylabel((ylabels or {}).get(title, "mean Jaccard"))
+        ax.set_ylim(0, min(1.0, top * 1.15) if top > 0 else 1.0)
+        ax.grid(alpha=0.3)
+        if lines:
+            ax.legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_heatmap(path: str | Path, models: Sequence[str], matrix: Sequence[Sequence[float | None]],
+                 title: str, digits: int = 3) -> Path:
+    """An n x n agreement matrix as an annotated heat map on a fixed [0, 1] scale; unknown cells grey."""
+    plt = _pyplot()
+    import numpy as np
+
+    values = np.array([[math.nan if v is None else float(v) for v in row] for row in matrix], dtype=float)
+    n = len(models)
+    side = max(4.2, 1.0 + 0.9 * n)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0)
+    for a in range(n):
+        for b in range(n):
+            v = values[a, b]
+            text = "–" if math.isnan(v) else f"{v:.{digits}f}"
+            ax.text(b, a, text, ha="center", va="center", fontsize=9,
+                    color="black" if math.isnan(v) or v > 0.6 else "white")
+    ax.set_xticks(range(n), labels=list(models), rotation=35, ha="right", fontsize=9)
+    ax.set_yticks(range(n), labels=list(models), fontsize=9)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="Jaccard")
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_bars(path: str | Path, models: Sequence[str], series: Mapping[str, Sequence[float | None]],
+              title: str, ylabel: str, ylim: tuple[float, float] | None = None, digits: int = 2,
+              reference: tuple[float, str] | None = None) -> Path:
+    """Grouped bars: one group per model, one bar per series, each labelled with its value (absent: no bar).
+
+    Args:
+        reference: (y, label) of a dashed horizontal line, e.g. (0.5, "chance") for an AUROC.
+    """
+    plt = _pyplot()
+    n, m = len(models), max(1, len(series))
+    width = 0.8 / m
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * n + 2.0), 3.8))
+    for s, (label, values) in enumerate(series.items()):
+        xs = [x + (s - (m - 1) / 2) * width for x in range(n)]
+        ys = [math.nan if v is None else float(v) for v in values]
+        bars = ax.bar(xs, ys, width=width * 0.95, label=label)
+        ax.bar_label(bars, labels=["" if math.isnan(y) else f"{y:.{digits}f}" for y in ys], fontsize=8,
+                     padding=2)
+    ax.set_xticks(range(n), labels=list(models), rotation=20 if n > 4 else 0, ha="right" if n > 4 else "center")
+    if reference is not None:
+        ax.axhline(reference[0], color="#6b7280", linestyle="--", linewidth=1, label=reference[1])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    if len(series) > 1 or reference is not None:  # outside the axes, so it never hides a bar
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return _save(plt, fig, path)

@@ -1,0 +1,340 @@
+"""The study report: tables, matrices, figures and HTML built from a run folder's files, checked by hand."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from miniature.bert_attack import AttackResult
+from miniature.characteristics.adversarial import compare_attacks
+from miniature.characteristics.distribution import Features, compare_distributions
+from miniature.characteristics.errors import ErrorSet, compare_errors
+from miniature.characteristics.representation import compare_representations
+from miniature.exceptions import DataError
+from miniature.report.study import build_report
+from miniature.report.tables import write_table
+from miniature.runs import atomic_write_json, meta_block
+
+# the third name holds HTML's special characters: the report must escape it everywhere
+NAMES = ["bert-large", "bert-base", "tiny<&>bert"]
+PAIRS = list(itertools.combinations(NAMES, 2))
+K = 10
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _outcome(i: int, kind: str) -> AttackResult:
+    return AttackResult(f"e{i}", 1, kind, 0 if kind == "skipped" else 1, 0 if kind in ("skipped", "succeeded") else 1,
+                        0.9, 0.1, 10, ((0, "a", "b"),) if kind == "succeeded" else (), 5, "t", "t")
+
+
+def synthetic(seed: int = 0) -> dict:
+    """Inputs of every characteristic for three models whose agreement falls with their 'size'."""
+    rng = np.random.default_rng(seed)
+    qids = [f"q{i}" for i in range(120)]
+    hard = rng.random(120)
+    errors = {n: frozenset(q for q, h in zip(qids, hard) if h + 0.25 * s * rng.random() > 0.6)
+              for s, n in enumerate(NAMES)}
+    base = rng.normal(size=(80, 12))
+    phases = {p: {n: base + (0.4 + 0.5 * s + 0.3 * (p == "after")) * rng.normal(size=base.shape)
+                  for s, n in enumerate(NAMES)} for p in ("before", "after")}
+    shift = np.r_[np.zeros((40, 8)), np.full((40, 8), 1.2)]
+    feats = {n: Features(rng.normal(size=(200, 8)), rng.normal(size=(60, 8)),
+                         rng.normal(size=(80, 8)) + shift + 0.3 * s * rng.normal(size=(80, 8)))
+             for s, n in enumerate(NAMES)}
+    kinds = ["skipped", "failed", "succeeded", "over_budget"]
+    attacks = {n: [_outcome(i, kinds[int(rng.choice(4, p=[0.1, 0.5 - 0.15 * s, 0.35 + 0.15 * s, 0.05]))])
+                   for i in range(40)] for s, n in enumerate(NAMES)}
+    scores = [{"model": n, "exact": 80.0 - 9 * s, "f1": 83.5 - 8 * s, "HasAns_exact": 70.0, "HasAns_f1": 75.0,
+               "NoAns_exact": 90.0, "NoAns_f1": 90.0, "total": 120} for s, n in enumerate(NAMES)]
+    return {"errors": errors, "phases": phases, "feats": feats, "attacks": attacks, "scores": scores}
+
+
+def make_run(root: Path, data: dict, parts=("errors", "representation", "distribution", "adversarial"),
+             study: bool = True) -> Path:
+    meta = meta_block()
+    if "errors" in parts:
+        sets = [ErrorSet(n, data["errors"][n], n_questions=120) for n in NAMES]
+        compare_errors(sets).write(root / "errors", meta)
+        write_table(root / "errors", "scores", data["scores"], meta, digits=2)
+    if "representation" in parts:
+        compare_representations(data["phases"], ks=(1, 5, 10, 20), table_k=K).write(root / "representation", meta)
+    if "distribution" in parts:
+        compare_distributions(data["feats"], ks=(1, 5, 10, 20), table_k=K, tpr=0.9).write(root / "distribution", meta)
+    if "adversarial" in parts:
+        compare_attacks(data["attacks"], "bert-base").write(root / "adversarial", meta)
+    if study:
+        models = [{"label": n, "name": n, "source": f"hub/{n}", "revision": f"rev{s}"} for s, n in enumerate(NAMES)]
+        atomic_write_json(root / "study.json", {"meta": meta_block(
+            config={"run_dir": str(root)}, models=models, datasets={"dev": "sha256:abc123"},
+            seeds={"qa": 42}), "characteristics": list(parts)})
+    return root
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    return synthetic()
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, data):
+    root = make_run(tmp_path_factory.mktemp("run"), data)
+    return root, build_report(root)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def rows_of(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["rows"]
+
+
+def by_pair(rows: list[dict]) -> dict[frozenset, dict]:
+    return {frozenset((r["model_i"], r["model_j"])): r for r in rows}
+
+
+def brute_knn_jaccard(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Mean per-point Jaccard of cosine K-NN sets, by a full similarity matrix."""
+    def sets(x):
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        sim = x @ x.T
+        np.fill_diagonal(sim, -np.inf)
+        return [set(np.argsort(-row, kind="stable")[:k]) for row in sim]
+    return float(np.mean([len(p & q) / len(p | q) for p, q in zip(sets(a), sets(b))]))
+
+
+def set_jaccard(a: set, b: set) -> float:
+    return 1.0 if not a | b else len(a & b) / len(a | b)
+
+
+def test_table2_equals_the_characteristic_files_and_a_brute_force(full, data):
+    root, report = full
+    t2 = read_csv(root / "table2.csv")
+    assert [(r["model_i"], r["model_j"]) for r in t2] == PAIRS
+    err = by_pair(rows_of(root / "errors" / "errors.json"))
+    rep = by_pair(rows_of(root / "representation" / "representation.json"))
+    dist = by_pair(rows_of(root / "distribution" / "distribution.json"))
+    ood = json.loads((root / "distribution" / "ood_sets.json").read_text())["sets"]
+    for row in t2:
+        i, j = row["model_i"], row["model_j"]
+        key = frozenset((i, j))
+        assert float(row["prediction_errors"]) == pytest.approx(err[key]["jaccard"], abs=1e-12)
+        assert float(row["prediction_errors"]) == pytest.approx(set_jaccard(data["errors"][i], data["errors"][j]))
+        for phase in ("before", "after"):
+            for stat in ("mean", "variance"):
+                assert float(row[f"representation_{phase}_{stat}"]) == pytest.approx(rep[key][f"{phase}_{stat}"])
+            brute = brute_knn_jaccard(data["phases"][phase][i], data["phases"][phase][j], K)
+            assert float(row[f"representation_{phase}_mean"]) == pytest.approx(brute)
+        assert float(row["distribution"]) == pytest.approx(dist[key]["jaccard"])
+        assert float(row["distribution"]) == pytest.approx(set_jaccard(set(ood[i][str(K)]), set(ood[j][str(K)])))
+    assert report.table2[["model_i", "model_j"]].values.tolist() == [list(p) for p in PAIRS]
+    assert any(0 < float(r["distribution"]) < 1 for r in t2)  # the synthetic sets overlap, partly
+
+
+def test_table3_and_per_model_rows_equal_hand_counts(full, data):
+    root, report = full
+    t3 = read_csv(root / "table3.csv")
+    assert [r["target_model"] for r in t3] == NAMES
+    for r in t3:
+        res = data["attacks"][r["target_model"]]
+        orig = sum(x.outcome != "skipped" for x in res) / len(res)
+        after = sum(x.outcome in ("failed", "over_budget") for x in res) / len(res)
+        assert r["attack_model"] == "bert-base"
+        assert float(r["original_accuracy"]) == pytest.approx(orig)
+        assert float(r["after_attack_accuracy"]) == pytest.approx(after)
+        assert float(r["percent_change"]) == pytest.approx(100 * (orig - after) / orig)
+    per = {r["model"]: r for r in read_csv(root / "per_model.csv")}
+    detectors = [d for d in rows_of(root / "distribution" / "distribution_detectors.json") if d["k"] == K]
+    for s in data["scores"]:
+        m = per[s["model"]]
+        assert (float(m["exact"]), float(m["f1"])) == (s["exact"], s["f1"])
+    for d in detectors:
+        assert float(per[d["model"]]["ood_auroc"]) == pytest.approx(d["auroc"])
+        assert float(per[d["model"]]["share_flagged"]) == pytest.approx(d["share_flagged"])
+    for r in t3:
+        assert float(per[r["target_model"]]["after_attack_accuracy"]) == pytest.approx(float(r["after_attack_accuracy"]))
+    assert report.models["model"].tolist() == NAMES
+
+
+def test_agreement_matrices_are_the_pairwise_values(full, data):
+    root, report = full
+    agreement = json.loads((root / "results.json").read_text())["agreement"]
+    assert list(agreement) == ["errors", "representation_before", "representation_after", "distribution", "adversarial"]
+    attacked = {n: {x.id for x in rs if x.outcome == "succeeded"} for n, rs in data["attacks"].items()}
+    rep = by_pair(rows_of(root / "representation" / "representation.json"))
+    dist = by_pair(rows_of(root / "distribution" / "distribution.json"))
+    truth = {
+        "errors": lambda i, j: set_jaccard(data["errors"][i], data["errors"][j]),
+        "representation_before": lambda i, j: rep[frozenset((i, j))]["before_mean"],
+        "representation_after": lambda i, j: rep[frozenset((i, j))]["after_mean"],
+        "distribution": lambda i, j: dist[frozenset((i, j))]["jaccard"],
+        "adversarial": lambda i, j: set_jaccard(attacked[i], attacked[j]),
+    }
+    for name, agr in agreement.items():
+        assert agr["models"] == NAMES
+        m = np.array(agr["matrix"], dtype=float)
+        assert m.shape == (3, 3)
+        assert np.array_equal(m, m.T)
+        assert np.all(np.diag(m) == 1.0)
+        assert np.all((m >= 0) & (m <= 1))
+        for a, b in PAIRS:
+            assert m[NAMES.index(a), NAMES.index(b)] == pytest.approx(truth[name](a, b))
+        np.testing.assert_allclose(report.agreement[name].loc[NAMES, NAMES].to_numpy(), m)
+
+
+def test_results_json_carries_the_study_meta(full, tmp_path, data):
+    root, _ = full
+    results = json.loads((root / "results.json").read_text())
+    study = json.loads((root / "study.json").read_text())
+    assert results["meta"] == study["meta"]
+    assert [m["revision"] for m in results["meta"]["models"]] == ["rev0", "rev1", "rev2"]
+    assert set(results) >= {"meta", "table2", "table3", "models", "agreement"}
+    # without study.json the meta block is the package's own
+    bare = make_run(tmp_path / "bare", data, ("errors",), study=False)
+    meta = json.loads((build_report(bare).paths["results"]).read_text())["meta"]
+    assert meta["package"] == "miniature" and {"version", "git_commit", "time"} <= set(meta)
+
+
+def figures_of(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*.png"))
+
+
+def test_every_figure_is_a_real_png(full):
+    from PIL import Image
+
+    root, _ = full
+    names = {p.name for p in figures_of(root)}
+    assert names == {"figure1.png", "heatmap_errors.png", "heatmap_representation_before.png",
+                     "heatmap_representation_after.png", "heatmap_distribution.png", "heatmap_adversarial.png",
+                     "models_scores.png", "models_ood_auroc.png", "models_attack.png"}
+    for p in figures_of(root):
+        raw = p.read_bytes()
+        assert raw.startswith(PNG) and len(raw) > 8_000, p.name
+        with Image.open(io.BytesIO(raw)) as im:
+            im.verify()
+        with Image.open(io.BytesIO(raw)) as im:
+            assert im.width >= 400 and im.height >= 300
+            assert len(set(im.convert("RGB").getdata())) > 50, f"{p.name} looks blank"
+    with Image.open(root / "figure1.png") as im:
+        assert im.width > 2 * im.height  # three panels side by side
+
+
+def test_html_is_self_contained_escaped_and_shows_the_values(full):
+    root, _ = full
+    page = (root / "report.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'\b(?:src|href)="([^"]*)"', page)
+    assert srcs and all(s.startswith(("data:image/png;base64,", "#")) for s in srcs)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    imgs = re.findall(r'<img src="data:image/png;base64,([^"]+)"[^>]*data-name="([^"]+)"', page)
+    assert sorted(n for _, n in imgs) == sorted(p.name for p in figures_of(root))
+    for data64, name in imgs:
+        assert base64.b64decode(data64) == (root / name).read_bytes()
+    for name in NAMES:
+        assert html.escape(name) in page
+    assert "tiny<&>bert" not in page  # never raw
+    for row in read_csv(root / "table2.csv") + read_csv(root / "table3.csv"):
+        for col, v in row.items():
+            if col not in ("model_i", "model_j", "attack_model", "target_model"):
+                assert f">{float(v):.4f}<" in page, (col, v)
+    assert "sha256:abc123" in page and "rev2" in page and "hub/bert-large" in page  # provenance
+    md = (root / "report.md").read_text(encoding="utf-8")
+    assert "![" in md and "figure1.png" in md and "| model_i | model_j |" in md
+
+
+def test_a_subset_leaves_the_other_parts_out(tmp_path, data):
+    root = make_run(tmp_path, data, ("errors", "adversarial"), study=False)
+    report = build_report(root)
+    t2 = read_csv(root / "table2.csv")
+    assert [(r["model_i"], r["model_j"]) for r in t2] == PAIRS
+    for r in t2:
+        assert float(r["prediction_errors"]) == pytest.approx(set_jaccard(data["errors"][r["model_i"]],
+                                                                          data["errors"][r["model_j"]]))
+        assert all(r[c] == "" for c in r if c.startswith(("representation", "distribution")))
+    assert report.table2["distribution"].isna().all()
+    assert {p.name for p in figures_of(root)} == {"heatmap_errors.png", "heatmap_adversarial.png",
+                                                   "models_scores.png", "models_attack.png"}
+    assert set(report.agreement) == {"errors", "adversarial"}
+    per = read_csv(root / "per_model.csv")
+    assert all(r["ood_auroc"] == "" and r["original_accuracy"] != "" for r in per)
+    page = (root / "report.html").read_text(encoding="utf-8")
+    assert 'id="representation"' not in page and 'id="distribution"' not in page
+    assert "Not in this run: data representation, data distribution" in page
+    assert len(read_csv(root / "table3.csv")) == 3
+
+
+def test_a_rebuild_drops_figures_of_results_now_gone(tmp_path, data):
+    root = make_run(tmp_path, data, ("errors", "representation"))
+    build_report(root)
+    assert (root / "heatmap_representation_after.png").is_file()
+    shutil.rmtree(root / "representation")
+    build_report(root)
+    assert not (root / "heatmap_representation_after.png").exists() and not (root / "figure1.png").exists()
+
+
+def test_no_results_and_malformed_files_are_one_line_data_errors(tmp_path, data):
+    with pytest.raises(DataError, match="holds no characteristic results; run `miniature run CONFIG` first"):
+        build_report(tmp_path)
+    with pytest.raises(DataError, match="no such run folder"):
+        build_report(tmp_path / "absent")
+    root = make_run(tmp_path / "run", data, ("errors", "distribution"))
+    bad = root / "distribution" / "distribution.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(str(bad))):
+        build_report(root)
+    bad.write_text(json.dumps({"meta": {}, "rows": [{"model_i": "a", "model_j": "b", "jaccard": "high"}]}))
+    with pytest.raises(DataError, match=re.escape(str(bad)) + ".*'jaccard' must be a number"):
+        build_report(root)
+    assert not (root / "report.html").exists()
+
+
+def test_building_a_report_loads_no_model_library(full):
+    root, _ = full
+    code = ("import sys; from miniature.report.study import build_report; build_report(sys.argv[1]); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("no chromium to render the report: apt-get install chromium")
+    return subprocess.run([exe, "--headless=new", "--no-sandbox", "--disable-gpu", *args],
+                          check=False, capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(full, tmp_path):
+    from PIL import Image
+
+    root, _ = full
+    page = root / "report.html"
+    profile = f"--user-data-dir={tmp_path / 'profile'}"
+    shot = tmp_path / "shot.png"
+    done = chromium(profile, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri())
+    assert shot.is_file(), done.stderr[-2000:]
+    with Image.open(shot) as im:
+        assert im.size == (1280, 2400)
+        px = np.asarray(im.convert("RGB"))
+    assert (px.min(axis=2) < 235).mean() > 0.10  # a tenth of the page is not white
+    assert len(np.unique(px.reshape(-1, 3), axis=0)) > 500  # figures, not flat boxes
+    dom = chromium(profile, "--dump-dom", page.as_uri()).stdout
+    source = page.read_text(encoding="utf-8")
+    n_figures = len(figures_of(root))
+    assert dom.count("<table") == source.count("<table") >= 8
+    assert dom.count("<img ") == n_figures
+    assert f'data-images-loaded="{n_figures}"' in dom  # every embedded PNG decoded in a real browser
+    for name in NAMES:
+        assert html.escape(name, quote=False) in dom
