@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from miniature.config import QAConfig, load_config, parse_config
@@ -47,3 +49,22 @@ def test_bad_files(tmp_path):
     (tmp_path / "c.yaml").write_text("models: [a]\n")
     with pytest.raises(ConfigError, match="expected key.path=value"):
         load_config(tmp_path / "c.yaml", ["qa.epochs"])
+
+
+def test_paper_config_is_the_papers_study():
+    """configs/paper.yaml: the six models of Table 1 (large first), SQuAD 2.0, NewsQA, IMDB with
+    1,000 attacked reviews, K = 10 everywhere, BERT-base's MLM as the attack model."""
+    from miniature.config import load_config
+    from miniature.zoo import resolve_model
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "paper.yaml")
+    assert [resolve_model(m.name).source for m in cfg.models] == [
+        "google-bert/bert-large-uncased", "google-bert/bert-base-uncased", "distilbert/distilbert-base-uncased",
+        "google/bert_uncased_L-8_H-512_A-8", "google/bert_uncased_L-4_H-256_A-4", "google/bert_uncased_L-2_H-128_A-2"]
+    assert cfg.characteristics == ["errors", "representation", "distribution", "adversarial"]
+    assert (cfg.data.train, cfg.data.dev, cfg.distribution.test) == ("squad_v2", "squad_v2", "newsqa")
+    assert cfg.data.train_limit is None and cfg.data.dev_limit is None
+    assert cfg.representation.table_k == cfg.distribution.k == 10
+    assert (cfg.qa.epochs, cfg.qa.learning_rate, cfg.qa.batch_size, cfg.qa.max_seq_length) == (3, 3e-5, 32, 384)
+    assert (cfg.adversarial.n_examples, cfg.adversarial.candidates, cfg.adversarial.train) == (1000, "mlm", "imdb")
+    assert resolve_model(cfg.adversarial.attack_model).source == "google-bert/bert-base-uncased"

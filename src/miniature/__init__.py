@@ -6,5 +6,7 @@ __version__ = "0.1.0"
 
 from miniature.api import adversarial, distribution, errors, predict, representation, score
 from miniature.exceptions import MiniatureError
+from miniature.study import run
 
-__all__ = ["MiniatureError", "__version__", "adversarial", "distribution", "errors", "predict", "representation", "score"]
+__all__ = ["MiniatureError", "__version__", "adversarial", "distribution", "errors", "predict", "representation",
+           "run", "score"]

@@ -112,11 +112,46 @@ def _cmd_adversarial(args: argparse.Namespace) -> None:
           "attacked_sets.json, adversarial_examples/*.jsonl", file=sys.stderr)
 
 
+def _echo(quiet: bool):
+    return None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from miniature.report.tables import to_markdown
+    from miniature.study import run
+
+    result = run(args.config, overrides=args.set, progress=not args.quiet, echo=_echo(args.quiet))
+    rows = result.table2.to_dict("records")
+    if rows:
+        print("Table 2: pairwise agreement (Jaccard)\n\n" + to_markdown(rows, list(result.table2.columns), 3))
+    if len(result.table3):
+        print("Table 3: BERT-Attack\n\n" + to_markdown(result.table3.to_dict("records"), list(result.table3.columns), 4))
+    print(f"report: {result.report.paths['html']}")
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from miniature.report.study import build_report
+
+    report = build_report(args.run_dir)
+    print(f"report: {report.paths['html']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="miniature", description="Does a compressed model behave like a "
                                 "miniature of the large one? Compare models' behaviour side by side.")
     p.add_argument("--version", action="version", version=f"miniature {__version__}")
     sub = p.add_subparsers(dest="verb", required=True)
+
+    s = sub.add_parser("run", help="run a whole study from a config: every characteristic, then the report")
+    s.add_argument("config", help="YAML study config (see configs/quickstart.yaml, configs/paper.yaml)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set run_dir=runs/mine (repeatable)")
+    s.add_argument("--quiet", action="store_true", help="no stage lines, no progress bars")
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("report", help="rebuild a run folder's report from its results, without touching a model")
+    s.add_argument("run_dir", help="the run folder of a `miniature run`")
+    s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("list", help="list registered models, datasets or characteristics")
     s.add_argument("what", choices=["models", "datasets", "characteristics"])

@@ -1,0 +1,216 @@
+"""`miniature run`: a whole study from one config, stage by stage over one shared cache, then the report."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from miniature import api
+from miniature.config import StudyConfig, load_config
+from miniature.data.squad import load_qa_dataset
+from miniature.data.text import load_text_dataset
+from miniature.exceptions import ConfigError
+from miniature.registry import Registry
+from miniature.runs import (
+    Activity,
+    Ledger,
+    atomic_dir,
+    atomic_write_json,
+    computing,
+    content_key,
+    format_seconds,
+    meta_block,
+    read_json_file,
+    recording,
+    reused,
+)
+from miniature.zoo import resolve_model
+
+DONE = "miniature.json"  # written last into a characteristic's finished folder, with its input key
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One characteristic of a study: gather its cached per-model artifacts, then compare and write."""
+
+    title: str
+    gather: Callable[[StudyConfig, bool], Any]
+    finish: Callable[[StudyConfig, Any, Path, bool], Any]
+    sections: tuple[str, ...]  # the config sections its comparison depends on (besides models)
+
+
+STAGES: Registry[Stage] = Registry("characteristic")
+STAGES.add("errors", Stage("prediction errors: fine-tune for QA, predict dev, compare error sets",
+                           api.model_error_sets, api.finish_errors, ("data", "qa")))
+STAGES.add("representation", Stage("data representation: embed dev before and after fine-tuning, compare K-NN sets",
+                                   api.model_embeddings, api.finish_representation,
+                                   ("data", "qa", "representation")))
+STAGES.add("distribution", Stage("data distribution: Deep kNN OOD detection on the test set, compare OOD sets",
+                                 api.model_features, api.finish_distribution,
+                                 ("data", "qa", "representation", "distribution")))
+STAGES.add("adversarial", Stage("adversarial vulnerability: fine-tune on reviews, BERT-Attack every model",
+                                api.model_attacks, api.finish_adversarial, ("classification", "adversarial")))
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What `run` produced: the report's tables as pandas DataFrames, every characteristic's tables,
+    the report's files, and what was computed or taken from the cache."""
+
+    config: StudyConfig
+    run_dir: Path
+    report: Any  # miniature.report.study.Report: paths, table2, table3, models
+    tables: dict[str, Any]  # "errors", "scores", "representation", ... -> DataFrame of that CSV
+    activity: tuple[Activity, ...]
+
+    @property
+    def table2(self) -> Any:
+        return self.report.table2
+
+    @property
+    def table3(self) -> Any:
+        return self.report.table3
+
+    @property
+    def computed(self) -> list[Activity]:
+        return [a for a in self.activity if a.computed]
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """The run folder must be creatable and writable before any work starts."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=run_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"run folder {run_dir} is not writable ({e.strerror or e}); "
+                          "choose another with --set run_dir=PATH") from None
+
+
+def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
+    """Every model name, data source and required dataset checked, and the run folder writable,
+    before anything is trained: a bad config fails in a second, not after an hour.
+
+    Returns the datasets the study reads: config key -> source and fingerprint (their reads are
+    kept in memory, so the stages do not read them again).
+    """
+    api.study_models(cfg)
+    datasets: dict[str, dict[str, str]] = {}
+
+    def note(key: str, ds: Any) -> None:
+        datasets[key] = {"source": ds.source, "fingerprint": ds.fingerprint}
+
+    chars = set(cfg.characteristics)
+    if "distribution" in chars and cfg.distribution.test is None:
+        raise ConfigError("characteristic 'distribution' needs an OOD test set: set distribution.test to a "
+                          "SQuAD-format .json/.jsonl file or hub id (the paper: newsqa), or leave "
+                          "'distribution' out of characteristics")
+    qa_chars = chars & {"errors", "representation", "distribution"}
+    if qa_chars:
+        note("data.dev", load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit))
+        if any(not m.finetuned for m in cfg.models) or "distribution" in chars:
+            note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
+    if "distribution" in chars:
+        note("distribution.test", load_qa_dataset(cfg.distribution.test, cfg.distribution.test_split,
+                                                  cfg.distribution.test_limit))
+    if "adversarial" in chars:
+        resolve_model(cfg.adversarial.attack_model)
+        note("adversarial.test", load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split))
+        if any(not m.classifier for m in cfg.models):
+            note("adversarial.train", load_text_dataset(cfg.adversarial.train, cfg.adversarial.train_split))
+    check_run_dir(Path(cfg.run_dir))
+    return datasets
+
+
+def study_meta(cfg: StudyConfig, datasets: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Provenance of the whole study: the config, each model's id and revision, datasets, seeds."""
+    specs, labels = api.study_models(cfg)
+    models = [{"label": label, "name": m.name, "source": s.source, "revision": s.revision,
+               "finetuned": m.finetuned, "classifier": m.classifier} for m, s, label in zip(cfg.models, specs, labels)]
+    seeds = {"qa": cfg.qa.seed, "classification": cfg.classification.seed, "adversarial": cfg.adversarial.seed,
+             "distribution": cfg.distribution.seed}
+    return meta_block(config=cfg.model_dump(mode="json"), models=models, datasets=datasets, seeds=seeds)
+
+
+def _stage_key(name: str, stage: Stage, cfg: StudyConfig, inputs: Sequence[str]) -> str:
+    """Everything a characteristic's tables depend on: its cached inputs (content-addressed paths),
+    the models' labels and order, and its config sections."""
+    run = Path(cfg.run_dir)
+    return content_key({"characteristic": name, "version": meta_block()["version"],
+                        "models": [m.model_dump(mode="json") for m in cfg.models],
+                        "inputs": [str(Path(p).relative_to(run)) if Path(p).is_relative_to(run) else p for p in inputs],
+                        "config": cfg.model_dump(mode="json", include=set(stage.sections))})
+
+
+def run_stage(name: str, cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
+    """Gather one characteristic's artifacts (cached), then compare and write its folder unless a
+    finished folder with the same inputs is there. The folder appears whole or not at all."""
+    stage = STAGES.get(name)
+    start = len(ledger.events)
+    with recording(ledger):
+        gathered = stage.gather(cfg, progress)
+        key = _stage_key(name, stage, cfg, [a.path for a in ledger.events[start:]])
+        folder = Path(cfg.run_dir) / name
+        what = f"compare the models' {name} and write {folder}"
+        if (folder / DONE).is_file() and read_json_file(folder / DONE).get("key") == key:
+            reused("comparison", folder, what)
+            return
+        with computing("comparison", folder, what), atomic_dir(folder) as tmp:
+            stage.finish(cfg, gathered, tmp, progress)
+            atomic_write_json(tmp / DONE, meta_block(key=key, characteristic=name))
+
+
+def _read_tables(run_dir: Path, names: Sequence[str]) -> dict[str, Any]:
+    import pandas as pd
+
+    tables = {}
+    for name in names:
+        for csv in sorted((run_dir / name).glob("*.csv")):
+            tables[csv.stem] = pd.read_csv(csv)
+    return tables
+
+
+def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), progress: bool = False,
+        echo: Callable[[str], None] | None = None) -> StudyResult:
+    """Run a whole study: every characteristic of `config.characteristics`, in order, then the report.
+
+    Each model is fine-tuned once per task and embedded once per dataset; every artifact is cached
+    in the run folder under a key of everything that determines it and reused by every
+    characteristic that needs it, so a second run (or one after a crash or `kill -9`) recomputes
+    nothing that is finished. Writes RUN_DIR/<characteristic>/ for each, then report.html,
+    report.md, table2.csv, table3.csv, figure1.png, the heat maps and results.json.
+
+    Args:
+        config: a StudyConfig or the path of a YAML config (`overrides` are its --set values).
+        progress: progress bars on every long step.
+        echo: where stage lines go (the CLI: stderr); None for silence.
+    """
+    from miniature.report.study import build_report
+
+    cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+    datasets = preflight(cfg)
+    run_dir = Path(cfg.run_dir)
+    atomic_write_json(run_dir / "study.json", {"meta": study_meta(cfg, datasets),
+                                               "characteristics": cfg.characteristics})
+    ledger = Ledger(echo)
+    say = echo or (lambda _line: None)
+    began = time.perf_counter()
+    n = len(cfg.characteristics)
+    for i, name in enumerate(cfg.characteristics, 1):
+        say(f"[{i}/{n}] {STAGES.get(name).title}")
+        run_stage(name, cfg, ledger, progress)
+    say(f"[report] tables, figures and report.html from {run_dir}")
+    report = build_report(run_dir)
+    done, cached = ledger.computed, ledger.reused
+    say(f"{len(done)} artifacts computed, {len(cached)} taken from the cache, in "
+        f"{format_seconds(time.perf_counter() - began)}")
+    return StudyResult(cfg, run_dir, report, _read_tables(run_dir, cfg.characteristics), tuple(ledger.events))
+
+
+__all__ = ["STAGES", "Stage", "StudyResult", "preflight", "run", "run_stage"]

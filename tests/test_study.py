@@ -1,0 +1,213 @@
+"""`miniature run`: all four characteristics from one config, one shared cache, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from miniature.cli import main
+from tests.conftest import DEV, NEWSQA, SHARED, TRAIN, need_shared
+
+IMDB = SHARED / "imdb" / "imdb_test_25k.jsonl"
+CHARACTERISTIC_FILES = {
+    "errors": ["errors.csv", "errors.json", "scores.csv", "error_sets"],
+    "representation": ["representation.csv", "representation_sweep.csv", "representation_k_sweep.png"],
+    "distribution": ["distribution.csv", "distribution_detectors.csv", "distribution_sweep.csv", "ood_sets.json"],
+    "adversarial": ["adversarial.csv", "adversarial_metrics.csv", "adversarial_agreement.csv",
+                    "attacked_sets.json", "adversarial_examples"],
+}
+TABLES = ["table2.csv", "table3.csv"] + [f"{c}/{f}" for c, fs in CHARACTERISTIC_FILES.items() for f in fs
+                                         if f.endswith(".csv")]
+
+
+def study_config(tiny_model, run_dir: Path) -> dict:
+    """Two tiny models (different widths), slices of the real data, every characteristic."""
+    need_shared(DEV, TRAIN, NEWSQA, IMDB)
+    large, small = str(tiny_model("bert", 1)), str(tiny_model("bert", 0))
+    return {
+        "run_dir": str(run_dir),
+        "models": [{"name": large, "label": "large"}, {"name": small, "label": "small"}],
+        "data": {"train": str(TRAIN), "train_limit": 40, "dev": str(DEV), "dev_limit": 30},
+        "qa": {"max_steps": 3, "batch_size": 8, "max_seq_length": 96, "doc_stride": 32, "max_query_length": 24},
+        "representation": {"ks": [1, 3, 5], "table_k": 3},
+        "distribution": {"test": str(NEWSQA), "test_limit": 20, "k": 3, "ks": [1, 3, 5]},
+        "classification": {"max_steps": 3, "batch_size": 8, "max_length": 48},
+        "adversarial": {"train": str(IMDB), "train_limit": 24, "test": str(IMDB), "n_examples": 5,
+                        "attack_model": large, "candidates": "embedding", "k": 6},
+    }
+
+
+def write_config(tmp_path: Path, cfg: dict, name: str = "study.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def read_tables(run_dir: Path) -> dict[str, str]:
+    return {t: (run_dir / t).read_text(encoding="utf-8") for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_model, tmp_path_factory):
+    """One uninterrupted run of the whole study: its config and the result `run` returned."""
+    from miniature import run
+
+    tmp = tmp_path_factory.mktemp("study")
+    cfg = study_config(tiny_model, tmp / "run")
+    return cfg, run(write_config(tmp, cfg))
+
+
+@pytest.mark.slow
+def test_run_writes_every_characteristic_and_the_report(finished):
+    cfg, result = finished
+    run_dir = Path(cfg["run_dir"])
+    for name, files in CHARACTERISTIC_FILES.items():
+        for f in files:
+            assert (run_dir / name / f).exists(), f"{name}/{f} missing"
+    for f in ["report.html", "report.md", "table2.csv", "table3.csv", "per_model.csv", "figure1.png", "results.json",
+              "models_scores.png", "models_ood_auroc.png", "models_attack.png",
+              *(f"heatmap_{c}.png" for c in ["errors", "representation_before", "representation_after",
+                                             "distribution", "adversarial"])]:
+        assert (run_dir / f).is_file(), f
+    # every model fine-tuned once per task: 2 QA and 2 classifier checkpoints, no more
+    kinds = [a.kind for a in result.computed]
+    assert kinds.count("qa checkpoint") == 2 and kinds.count("classifier checkpoint") == 2
+    # dev "after" embeddings are shared by representation and distribution: extracted once each
+    dev_after = [a for a in result.computed if a.kind == "embeddings" and "-after-" in Path(a.path).name]
+    assert len(dev_after) == 2 * 3  # 2 models x (dev, bank, test)
+    assert len({a.path for a in result.activity if a.kind == "embeddings"}) == 2 * 4  # + dev before
+    assert kinds.count("comparison") == 4
+    # Table 2 is the characteristics' own values, pair by pair
+    t2 = result.table2.iloc[0]
+    errors = json.loads((run_dir / "errors" / "errors.json").read_text())["rows"][0]
+    rep = json.loads((run_dir / "representation" / "representation.json").read_text())["rows"][0]
+    dist = json.loads((run_dir / "distribution" / "distribution.json").read_text())["rows"][0]
+    assert (t2["model_i"], t2["model_j"]) == ("large", "small")
+    assert t2["prediction_errors"] == pytest.approx(errors["jaccard"])
+    assert t2["representation_before_mean"] == pytest.approx(rep["before_mean"])
+    assert t2["representation_after_variance"] == pytest.approx(rep["after_variance"])
+    assert t2["distribution"] == pytest.approx(dist["jaccard"])
+    assert list(result.table3["target_model"]) == ["large", "small"]
+    assert set(result.tables) >= {"errors", "scores", "representation", "distribution", "adversarial"}
+    meta = json.loads((run_dir / "results.json").read_text())["meta"]
+    assert meta["config"]["models"][0]["label"] == "large" and meta["seeds"]["qa"] == 42
+    assert meta["version"] and "git_commit" in meta
+    from miniature.data.squad import load_qa_dataset
+
+    assert meta["datasets"]["data.dev"]["fingerprint"] == load_qa_dataset(DEV, limit=30).fingerprint
+    assert set(meta["datasets"]) == {"data.dev", "data.train", "distribution.test", "adversarial.test",
+                                     "adversarial.train"}
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "large" in html and "small" in html and html.count("data:image/png;base64,") >= 9
+
+
+@pytest.mark.slow
+def test_second_run_recomputes_nothing(finished, capsys):
+    from miniature import run
+
+    cfg, first = finished
+    run_dir = Path(cfg["run_dir"])
+    before = read_tables(run_dir)
+    stamps = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").rglob("*") if p.is_file()}
+    again = run(as_config(cfg))
+    assert again.computed == []
+    assert {a.path for a in again.activity} == {a.path for a in first.activity}
+    assert read_tables(run_dir) == before
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def as_config(cfg: dict):
+    from miniature.config import parse_config
+
+    return parse_config(cfg)
+
+
+@pytest.mark.slow
+def test_report_rebuilds_from_the_run_folder_alone(finished, capsys):
+    cfg, _ = finished
+    run_dir = Path(cfg["run_dir"])
+    (run_dir / "report.html").unlink()
+    (run_dir / "table2.csv").unlink()
+    script = "import sys; from miniature.cli import main; sys.exit(main(['report', sys.argv[1]]))"
+    code = subprocess.run([sys.executable, "-c", script, str(run_dir)], capture_output=True, text=True, check=False)
+    assert code.returncode == 0, code.stderr
+    assert (run_dir / "report.html").is_file() and (run_dir / "table2.csv").is_file()
+    # the report path never imports torch or transformers: no model is touched
+    script = ("import sys; from miniature.report.study import build_report; build_report(sys.argv[1]); "
+              "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    probe = subprocess.run([sys.executable, "-c", script, str(run_dir)], capture_output=True, text=True, check=False)
+    assert probe.stdout.split() == ["False", "False"], probe.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_tables(finished, tiny_model, tmp_path):
+    """SIGKILL in the middle (after the first QA checkpoint is finished), rerun: same tables."""
+    cfg, _ = finished
+    cfg2 = {**cfg, "run_dir": str(tmp_path / "run")}
+    path = write_config(tmp_path, cfg2)
+    cmd = [sys.executable, "-m", "miniature.cli", "run", str(path), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if any(checkpoints.glob("qa-*/miniature.json")):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "report.html").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert read_tables(tmp_path / "run") == read_tables(Path(cfg["run_dir"]))
+
+
+def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
+    base = study_config(tiny_model, tmp_path / "run")
+    cases = [
+        ({"colour": "red"}, "unknown config key 'colour'"),
+        ({"qa": {"epoch": 2}}, "unknown config key 'qa.epoch'"),
+        ({"models": [{"name": "bert-huge"}]}, "unknown model 'bert-huge'"),
+        ({"data": {**base["data"], "dev": "squad3"}}, "unknown dataset 'squad3'"),
+        ({"adversarial": {**base["adversarial"], "test": "reviews"}}, "unknown text dataset 'reviews'"),
+        ({"distribution": {"k": 3}}, "characteristic 'distribution' needs an OOD test set"),
+        ({"characteristics": ["errors", "speed"]}, "config key 'characteristics.1'"),
+        ({"run_dir": str(tmp_path / "a-file" / "run")}, f"run folder {tmp_path / 'a-file' / 'run'} is not writable"),
+    ]
+    (tmp_path / "a-file").write_text("not a folder")
+    for change, message in cases:
+        path = write_config(tmp_path, {**base, **change})
+        assert main(["run", str(path), "--quiet"]) == 2, change
+        err = capsys.readouterr().err
+        assert message in err, (change, err)
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing was started
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such run folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "holds no characteristic results" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_subset_study_reuses_the_cache_and_reports_only_its_characteristics(finished, tmp_path):
+    """errors + adversarial alone over the same run folder: nothing trained again, and the report
+    leaves out the representation and distribution results an earlier study left there."""
+    from miniature import run
+
+    cfg, _ = finished
+    result = run(as_config({**cfg, "characteristics": ["adversarial", "errors"]}))
+    assert [a.kind for a in result.computed] == []
+    assert list(result.table2.columns[:3]) == ["model_i", "model_j", "prediction_errors"]
+    assert result.table2["representation_before_mean"].isna().all() and result.table2["distribution"].isna().all()
+    assert len(result.table3) == 2
+    assert set(result.report.agreement) == {"errors", "adversarial"}
+    run(as_config(cfg))  # the whole study again, for the tests that follow
