@@ -84,7 +84,16 @@ def test_run_writes_every_characteristic_and_the_report(finished):
     dev_after = [a for a in result.computed if a.kind == "embeddings" and "-after-" in Path(a.path).name]
     assert len(dev_after) == 2 * 3  # 2 models x (dev, bank, test)
     assert len({a.path for a in result.activity if a.kind == "embeddings"}) == 2 * 4  # + dev before
-    assert kinds.count("comparison") == 4
+    assert kinds.count("comparison") == 4 and kinds.count("model card") == 1
+    # Table 1: measured on the QA checkpoints; the larger model has more parameters, speed-up 1 for itself
+    card = {r["model"]: r for r in json.loads((run_dir / "models" / "model_card.json").read_text())["rows"]}
+    assert card["large"]["hidden_size"] == 48 and card["small"]["hidden_size"] == 32
+    assert card["large"]["layers"] == card["small"]["layers"] == 2 and card["large"]["speedup"] == 1
+    assert card["large"]["parameters_m"] > card["small"]["parameters_m"] > 0 and card["small"]["latency_ms"] > 0
+    qa_dirs = sorted((run_dir / "checkpoints").glob("qa-*"))
+    assert {round(r["size_mb"], 3) for r in card.values()} == {
+        round(sum(p.stat().st_size for p in d.glob("*.safetensors")) / 1e6, 3) for d in qa_dirs}
+    assert (run_dir / "table1.csv").is_file()
     # Table 2 is the characteristics' own values, pair by pair
     t2 = result.table2.iloc[0]
     errors = json.loads((run_dir / "errors" / "errors.json").read_text())["rows"][0]

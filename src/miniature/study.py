@@ -166,6 +166,26 @@ def run_stage(name: str, cfg: StudyConfig, ledger: Ledger, progress: bool) -> No
             atomic_write_json(tmp / DONE, meta_block(key=key, characteristic=name))
 
 
+def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
+    """Table 1 (the model card) into RUN_DIR/models/, unless the same models were measured already:
+    the weights are those of the characteristics (cached), so only the latency is timed here."""
+    from miniature.model_card import CARD_COLUMNS, study_card
+    from miniature.report.tables import write_table
+
+    key = content_key({"models": [m.model_dump(mode="json") for m in cfg.models], "version": meta_block()["version"],
+                       "qa": bool(set(cfg.characteristics) & {"errors", "representation", "distribution"}),
+                       "config": cfg.model_dump(mode="json", include={"data", "qa", "classification", "adversarial"})})
+    folder = Path(cfg.run_dir) / "models"
+    with recording(ledger):
+        what = "measure every model: layers, parameters, size on disk, sparsity, latency (Table 1)"
+        if (folder / DONE).is_file() and read_json_file(folder / DONE).get("key") == key:
+            reused("model card", folder, what)
+            return
+        with computing("model card", folder, what), atomic_dir(folder) as tmp:
+            write_table(tmp, "model_card", study_card(cfg, progress), meta_block(), CARD_COLUMNS, digits=3)
+            atomic_write_json(tmp / DONE, meta_block(key=key))
+
+
 def _read_tables(run_dir: Path, names: Sequence[str]) -> dict[str, Any]:
     import pandas as pd
 
@@ -205,6 +225,8 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     for i, name in enumerate(cfg.characteristics, 1):
         say(f"[{i}/{n}] {STAGES.get(name).title}")
         run_stage(name, cfg, ledger, progress)
+    say("[models] Table 1: size, sparsity and latency of every model on this machine")
+    card_stage(cfg, ledger, progress)
     say(f"[report] tables, figures and report.html from {run_dir}")
     report = build_report(run_dir)
     done, cached = ledger.computed, ledger.reused

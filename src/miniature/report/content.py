@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from miniature.model_card import CARD_COLUMNS
 from miniature.report.assemble import (
     AGREEMENT_TITLES,
     MODEL_COLUMNS,
@@ -146,7 +147,7 @@ def provenance(res: RunResults, meta: Mapping[str, Any]) -> list[Block]:
 
 def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], table3: Sequence[dict],
             per_model: Sequence[dict], matrices: Mapping[str, Agreement], figures: Mapping[str, str],
-            meta: Mapping[str, Any]) -> Document:
+            meta: Mapping[str, Any], card: Sequence[dict] = ()) -> Document:
     """The whole report. `figures`: file name -> caption of every figure written (absent ones are left out)."""
     overview: list[Block] = [reference_cards(models[0], dict(matrices), SHORT, table3)]
     if res.missing:
@@ -166,7 +167,11 @@ def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], tabl
              "adversarial": lambda: adversarial_section(res, figures, table3)}
     for c in res.present:
         sections.append(Section(c, TITLES[c], tuple(parts[c]())))
-    sections.append(Section("models", "Per model", (table("Every model on its own", per_model, MODEL_COLUMNS),)))
+    card_blocks = (table("Table 1: the models (size on disk of the checkpoint the study used; latency per "
+                         "example at batch 1 on this machine; speed-up against the first model)", card,
+                         CARD_COLUMNS, digits=3),) if card else ()
+    sections.append(Section("models", "Per model", (*card_blocks,
+                                                    table("Every model on its own", per_model, MODEL_COLUMNS))))
     sections.append(Section("provenance", "Provenance", tuple(provenance(res, meta))))
     title = f"Are compressed models miniatures of {models[0]}?"
     return Document(title, lead(models, res.present), tuple(sections))

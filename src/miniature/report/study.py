@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from miniature.model_card import CARD_COLUMNS
 from miniature.report.assemble import (
     AGREEMENT_TITLES,
     AGREEMENTS,
@@ -105,6 +106,17 @@ def _frame(matrix: Agreement) -> Any:
                         dtype=float)
 
 
+def model_card(root: Path) -> list[dict]:
+    """Table 1 rows, if the run measured its models (RUN_DIR/models/model_card.json)."""
+    from miniature.report.collect import parse_table
+    from miniature.runs import read_json_file
+
+    path = root / "models" / "model_card.json"
+    if not path.is_file():
+        return []
+    return list(parse_table(path, read_json_file(path), ("model",), ("latency_ms",)).rows)
+
+
 def build_report(run_dir: str | Path) -> Report:
     """The study report of a run folder, from the characteristic results it holds (no model is loaded).
 
@@ -121,22 +133,26 @@ def build_report(run_dir: str | Path) -> Report:
     out = res.root
     models = model_order(res)
     t2, t3, per_model = table2_rows(res, models), table3_rows(res), model_rows(res, models)
+    t1 = model_card(res.root)
     matrices = agreements(res, models)
     panels = sweep_panels(res)
     meta = study_meta(res)
     paths: dict[str, Path] = {}
     for stem, rows, cols in (("table2", t2, TABLE2_COLUMNS), ("table3", t3, TABLE3_COLUMNS),
-                             ("per_model", per_model, MODEL_COLUMNS)):
+                             ("per_model", per_model, MODEL_COLUMNS), ("table1", t1, CARD_COLUMNS)):
+        if stem == "table1" and not t1:
+            continue
         for kind, p in write_table(out, stem, clean(rows), meta, cols, digits=4).items():
             paths[f"{stem}_{kind}"] = p
     figures = write_figures(out, models, per_model, matrices, panels)
     paths.update({name.removesuffix(".png"): p for name, p in figures.items()})
     captions = figure_captions(sweep_reference(models, panels), list(panels), matrices)
-    doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta)
+    doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta, t1)
     footer = f"miniature {meta.get('version', '')} · built from {res.root} · {meta.get('time', '')}"
     images = {name: p.read_bytes() for name, p in figures.items()}
     paths["results"] = atomic_write_json(out / "results.json", clean({
-        "meta": meta, "characteristics": list(res.present), "table2": t2, "table3": t3, "models": per_model,
+        "meta": meta, "characteristics": list(res.present), "table1": t1, "table2": t2, "table3": t3,
+        "models": per_model,
         "agreement": {name: m.to_json() for name, m in matrices.items()}}))
     paths["md"] = atomic_write_text(out / "report.md", to_md(doc, footer))
     paths["html"] = atomic_write_text(out / "report.html", to_html(doc, images, footer))
