@@ -220,3 +220,35 @@ def test_a_subset_study_reuses_the_cache_and_reports_only_its_characteristics(fi
     assert len(result.table3) == 2
     assert set(result.report.agreement) == {"errors", "adversarial"}
     run(as_config(cfg))  # the whole study again, for the tests that follow
+
+
+@pytest.mark.slow
+def test_derived_models_run_through_every_characteristic(tiny_model, tmp_path):
+    """`from:` + `method:` models in a study: each derived once per task from its source's checkpoint
+    (and once from its pretrained weights, for "before"), then measured like any model."""
+    from miniature import run
+
+    cfg = study_config(tiny_model, tmp_path / "run")
+    source = cfg["models"][0]
+    cfg["models"] = [source,
+                     {"from": "large", "method": "int8", "label": "int8"},
+                     {"from": "large", "method": "prune", "params": {"sparsity": 0.5}, "label": "pruned",
+                      "recovery_steps": 2},
+                     {"from": "large", "method": "layers", "params": {"keep": [1]}, "label": "top-layer"},
+                     {"from": "large", "method": "distil", "params": {"layers": 1}, "label": "student",
+                      "distil": {"max_steps": 3, "batch_size": 8}}]
+    result = run(write_config(tmp_path, cfg))
+    derived = [a for a in result.computed if a.kind == "derived model"]
+    # 4 variants x (qa, base for "before", classification); the source is fine-tuned once per task
+    assert len(derived) == 12
+    assert [a.kind for a in result.computed].count("qa checkpoint") == 1
+    assert [a.kind for a in result.computed].count("classifier checkpoint") == 1
+    labels = ["large", "int8", "pruned", "top-layer", "student"]
+    assert list(result.table3["target_model"]) == labels
+    assert len(result.table2) == 10 and list(result.table2["model_j"][:4]) == labels[1:]
+    card = {r["model"]: r for r in json.loads((Path(cfg["run_dir"]) / "models" / "model_card.json").read_text())["rows"]}
+    assert card["pruned"]["sparsity"] == pytest.approx(0.5, abs=1e-3)  # recovery kept the zeros
+    assert card["int8"]["size_mb"] < card["large"]["size_mb"]
+    assert card["top-layer"]["layers"] == card["student"]["layers"] == 1 and card["large"]["layers"] == 2
+    again = run(write_config(tmp_path, cfg))
+    assert again.computed == []

@@ -34,6 +34,13 @@ from miniature.characteristics.representation import (
     compare_representations,
     load_embeddings,
 )
+from miniature.checkpoints import (
+    classifier_weights,
+    is_given,
+    pretrained_weights,
+    qa_weights,
+    study_models,
+)
 from miniature.config import (
     DistributionConfig,
     QAConfig,
@@ -55,7 +62,7 @@ from miniature.runs import (
     sha256_file,
 )
 from miniature.scoring import squad_v2_scores
-from miniature.tasks.qa import cached_predictions, finetune_qa, predict_qa
+from miniature.tasks.qa import cached_predictions, predict_qa
 from miniature.tasks.training import cuda_available, to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
 
@@ -104,15 +111,6 @@ def predict(model: str, data: str | Path, out: str | Path, split: str = "validat
     return out
 
 
-def study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
-    """Every model of the config resolved (unknown names fail here, before any work), and its label."""
-    specs = [resolve_model(m.name, m.revision, m.trust_remote_code) for m in cfg.models]
-    labels = [m.display for m in cfg.models]
-    if len(set(labels)) != len(labels):
-        raise ConfigError("two models share a label; give each a distinct `label`")
-    return specs, labels
-
-
 def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], QADataset, list[dict]]:
     """Fine-tune (cached), predict (cached) and score every model of the config.
 
@@ -120,18 +118,12 @@ def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[Err
     """
     specs, labels = study_models(cfg)
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
-    needs_training = any(not m.finetuned for m in cfg.models)
-    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
+    train = _qa_train(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     sets, scores = [], []
-    for entry, spec, label in zip(cfg.models, specs, labels):
-        if entry.finetuned:
-            ckpt_path, ckpt_id = None, spec.identity()
-        else:
-            assert train is not None
-            ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
-            ckpt_path, ckpt_id = ckpt.path, ckpt.key
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
         folder = cached_predictions(spec, ckpt_path, ckpt_id, dev, cfg.qa, run, progress)
         preds = read_json_file(folder / "predictions.json")
         na = read_json_file(folder / "na_probs.json")
@@ -197,23 +189,21 @@ def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str
     """
     specs, labels = study_models(cfg)
     rcfg = cfg.representation
-    pre = [m.display for m in cfg.models if m.finetuned]
+    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, "finetuned")]
     if "before" in rcfg.phases and pre:
         raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
                           "'before' embeddings; set representation.phases to [after]")
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit)
-    needs_training = "after" in rcfg.phases and any(not m.finetuned for m in cfg.models)
-    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
+    train = _qa_train(cfg) if "after" in rcfg.phases else None
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
-    for entry, spec, label in zip(cfg.models, specs, labels):
+    for i, (spec, label) in enumerate(zip(specs, labels)):
         for phase in rcfg.phases:
-            ckpt_path, ckpt_id = None, spec.identity()
-            if phase == "after" and not entry.finetuned:
-                assert train is not None
-                ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
-                ckpt_path, ckpt_id = ckpt.path, ckpt.key
+            if phase == "after":
+                ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
+            else:
+                ckpt_path, ckpt_id = pretrained_weights(cfg, i, specs, run, progress)
             path = cached_embeddings(spec, ckpt_path, ckpt_id, phase, dev, rcfg, cfg.qa, run, progress)
             phases[phase][label] = load_embeddings(path)
     return phases, dev
@@ -277,14 +267,10 @@ def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, 
     return result
 
 
-def _checkpoint(entry, spec: ModelSpec, cfg: StudyConfig, train: QADataset | None, run: RunDir,
-                progress: bool) -> tuple[Path | None, object]:
-    """The model's QA checkpoint (fine-tuned and cached unless the entry is one already) and its id."""
-    if entry.finetuned:
-        return None, spec.identity()
-    assert train is not None
-    ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
-    return ckpt.path, ckpt.key
+def _qa_train(cfg: StudyConfig) -> QADataset | None:
+    """The QA training data, where any model of the study trains or distils on it."""
+    needs = any(not is_given(cfg, i, "finetuned") or m.derived for i, m in enumerate(cfg.models))
+    return load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs else None
 
 
 def bank_dataset(cfg: StudyConfig) -> QADataset:
@@ -312,13 +298,12 @@ def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, 
     test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or rcfg.limit or cfg.data.dev_limit)
     bank = bank_dataset(cfg)
-    needs_training = any(not m.finetuned for m in cfg.models)
-    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs_training else None
+    train = _qa_train(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     out = {}
-    for entry, spec, label in zip(cfg.models, specs, labels):
-        ckpt_path, ckpt_id = _checkpoint(entry, spec, cfg, train, run, progress)
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
         arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg.qa, run,
                                                     progress)) for ds in (bank, dev, test)]
         out[label] = Features(*arrays)
@@ -455,25 +440,19 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
 
     Returns target label -> its results, the attacked texts and the attack model's name.
     """
-    from miniature.tasks.classification import finetune_classifier
-
     specs, labels = study_models(cfg)
     acfg = cfg.adversarial
     attack = resolve_model(acfg.attack_model)
-    train, test = attack_examples(cfg, any(not m.classifier for m in cfg.models))
+    train, test = attack_examples(cfg, any(not is_given(cfg, i, "classifier") or m.derived
+                                           for i, m in enumerate(cfg.models)))
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     ckey = candidates_key(attack.identity(), acfg.candidates, acfg.k, acfg.max_length, test)
     search_batch = acfg.search_batch or (None if cuda_available() else CPU_SEARCH_BATCH)
     prepared = cached_candidates(run, ckey, test, _source_factory(attack, acfg, progress), progress)
     results = {}
-    for entry, spec, label in zip(cfg.models, specs, labels):
-        if entry.classifier:
-            path, ident = None, spec.identity()
-        else:
-            assert train is not None
-            ckpt = finetune_classifier(spec, train, cfg.classification, run, progress)
-            path, ident = ckpt.path, ckpt.key
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        path, ident = classifier_weights(cfg, i, specs, train, run, progress)
         key = content_key({"target": ident, "candidates": ckey, "top_words": acfg.top_words, "budget": acfg.budget,
                            "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
         results[label] = cached_attack(run, label, key, prepared, _target_factory(spec, path, label, cfg, test),

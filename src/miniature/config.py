@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from miniature.exceptions import ConfigError
 
@@ -25,11 +33,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelEntry(_Strict):
-    """One model of the study."""
+class DistilConfig(_Strict):
+    """How a `method: distil` student learns from its teacher's logits on the task data."""
 
-    name: str  # registered name (`miniature list models`), local folder, or hub id owner/name
-    label: str | None = None  # how tables name it; defaults to `name`
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)  # weight of the hard-label loss; 1 - alpha on the teacher's soft targets
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0)  # stop after this many steps (overrides epochs)
+    learning_rate: float = Field(1e-4, gt=0)
+    batch_size: int = Field(16, gt=0)
+
+
+class ModelEntry(_Strict):
+    """One model of the study: a checkpoint by name, or a variant derived from another model of the study."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str | None = None  # registered name (`miniature list models`), local folder, or hub id owner/name
+    label: str | None = None  # how tables name it; defaults to `name` (derived: FROM-METHOD)
+    # derive this model from an earlier model of the study (its label): compressed from that model's
+    # fine-tuned checkpoint for each task, and from its pretrained weights for "before fine-tuning"
+    from_: str | None = Field(None, alias="from")
+    method: Literal["int8", "prune", "heads", "layers", "distil"] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)  # the method's: sparsity, scope, share, keep, layers
+    recovery_steps: int = Field(0, ge=0)  # prune/heads/layers: fine-tune this many steps after, zeros kept
+    distil: DistilConfig = DistilConfig()  # method distil: how the student is trained
     revision: str | None = None  # hub revision (branch, tag or commit)
     trust_remote_code: bool = False  # off unless you trust the repository's code
     finetuned: bool = False  # already a QA checkpoint: predict with it, do not fine-tune
@@ -37,7 +65,24 @@ class ModelEntry(_Strict):
 
     @property
     def display(self) -> str:
-        return self.label or self.name
+        return self.label or self.name or f"{self.from_}-{self.method}"
+
+    @property
+    def derived(self) -> bool:
+        return self.from_ is not None
+
+    @model_validator(mode="after")
+    def _name_or_from(self) -> ModelEntry:
+        if self.derived and self.method is None:
+            raise ValueError("a model with `from` needs a `method` (int8, prune, heads, layers or distil)")
+        if self.method is not None and not self.derived:
+            raise ValueError(f"`method: {self.method}` derives a model: give `from`, the label of the model "
+                             "it compresses")
+        if self.derived and self.name:
+            raise ValueError("give either `name` (a checkpoint) or `from` (a derived model), not both")
+        if not self.derived and not self.name:
+            raise ValueError("a model needs a `name` (or `from` and `method` to derive one)")
+        return self
 
 
 class QAConfig(_Strict):
@@ -211,6 +256,20 @@ class StudyConfig(_Strict):
     @classmethod
     def _once(cls, v: list[str]) -> list[str]:
         return list(dict.fromkeys(v))
+
+    @field_validator("models")
+    @classmethod
+    def _sources(cls, v: list[ModelEntry]) -> list[ModelEntry]:
+        seen: list[str] = []
+        for m in v:
+            if m.derived and m.from_ not in seen:
+                where = "comes later" if m.from_ in [x.display for x in v] else "is not a model of the study"
+                raise ValueError(f"{m.display!r} is derived from {m.from_!r}, which {where}; "
+                                 "list the model it compresses first and name it by its label")
+            if m.derived and (m.finetuned or m.classifier):
+                raise ValueError(f"{m.display!r} is derived: it takes `finetuned`/`classifier` from its source")
+            seen.append(m.display)
+        return v
 
     @field_validator("models", mode="before")
     @classmethod

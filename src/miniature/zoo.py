@@ -141,7 +141,10 @@ def load_tokenizer(spec: ModelSpec, path: str | Path | None = None) -> Any:
 def _pretrained(auto_class: Any, spec: ModelSpec, path: str | Path | None, missing_arch: str,
                 **extra: Any) -> tuple[Any, dict]:
     """`auto_class.from_pretrained` of the spec (or a fine-tuned `path`) with its loading info;
-    every failure is one line, `missing_arch` when transformers has no such architecture for it."""
+    every failure is one line, `missing_arch` when transformers has no such architecture for it.
+    A variant miniature derived (int8, pruned heads, ...) is rebuilt by its recipe."""
+    if path is not None and is_derived(path):
+        return load_variant(path, auto_class), {}
     try:
         return auto_class.from_pretrained(
             str(path or spec.source),
@@ -157,6 +160,21 @@ def _pretrained(auto_class: Any, spec: ModelSpec, path: str | Path | None, missi
         raise _load_error(spec, e) from None
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
         raise _load_error(spec, e) from None
+
+
+def is_derived(path: str | Path) -> bool:
+    """A folder holding a variant miniature derived (its recipe beside the weights)."""
+    return (Path(path) / "miniature_compress.json").is_file()
+
+
+def load_variant(path: str | Path, auto_class: Any = None) -> Any:
+    """A derived variant, rebuilt by its recipe (default class: the one its task was derived for)."""
+    from miniature.compress import load_derived
+    from miniature.runs import read_json_file
+    from miniature.tasks.derive import auto_class as task_class
+
+    cls = auto_class or task_class(read_json_file(Path(path) / "miniature_compress.json").get("task", "base"))
+    return load_derived(Path(path), cls)
 
 
 def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head: bool = False) -> Any:
@@ -187,6 +205,8 @@ def load_encoder(spec: ModelSpec, path: str | Path | None = None) -> Any:
     """
     from transformers import AutoModel
 
+    if path is not None and is_derived(path):
+        return load_variant(path).base_model  # a task model's encoder; a bare encoder is its own base_model
     try:
         return AutoModel.from_pretrained(
             str(path or spec.source),

@@ -61,8 +61,10 @@ def cuda_available() -> bool:
 
 
 def to_device(model: Any) -> Any:
-    """The GPU where there is one, else the CPU."""
-    return model.to("cuda") if cuda_available() else model
+    """The GPU where there is one, else the CPU (where int8 dynamically quantized models must stay)."""
+    if not cuda_available() or any("quantized" in type(m).__module__ for m in model.modules()):
+        return model
+    return model.to("cuda")
 
 
 def autocast_dtype(precision: str, device_type: str) -> Any:

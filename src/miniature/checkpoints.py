@@ -1,0 +1,128 @@
+"""Which weights each model of a study uses per task and phase: fine-tuned, derived, or as given (all cached)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from miniature.config import ModelEntry, StudyConfig
+from miniature.data.squad import QADataset
+from miniature.data.text import TextDataset
+from miniature.exceptions import ConfigError
+from miniature.runs import RunDir
+from miniature.zoo import ModelSpec, resolve_model
+
+Weights = tuple[Path | None, Any]  # (checkpoint folder, or None for the spec's own weights; the id in cache keys)
+
+
+def source_index(cfg: StudyConfig, i: int) -> int:
+    """The index of the model entry `i` is derived from (config validation put it earlier)."""
+    labels = [m.display for m in cfg.models]
+    return labels.index(cfg.models[i].from_)
+
+
+def root_entry(cfg: StudyConfig, i: int) -> ModelEntry:
+    """The checkpoint at the start of a chain of derivations."""
+    while cfg.models[i].derived:
+        i = source_index(cfg, i)
+    return cfg.models[i]
+
+
+def study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
+    """Every model of the config resolved (unknown names fail here, before any work), and its label.
+
+    A derived model's spec is its source's, renamed (its tokenizer and architecture come from there).
+    """
+    specs: list[ModelSpec] = []
+    for i, m in enumerate(cfg.models):
+        if m.derived:
+            src = specs[source_index(cfg, i)]
+            specs.append(replace(src, name=f"{src.name}-{m.method}", description=f"{m.method} of {src.name}"))
+        else:
+            assert m.name is not None
+            specs.append(resolve_model(m.name, m.revision, m.trust_remote_code))
+    labels = [m.display for m in cfg.models]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two models share a label; give each a distinct `label`")
+    return specs, labels
+
+
+def qa_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: QADataset | None, run: RunDir,
+               progress: bool = False) -> Weights:
+    """Model `i` fine-tuned for QA on `train` (or as given with `finetuned: true`, or derived from
+    its source's QA checkpoint)."""
+    from miniature.tasks.qa import finetune_qa
+
+    entry, spec = cfg.models[i], specs[i]
+    if entry.derived:
+        from miniature.tasks.derive import derived_checkpoint
+        from miniature.tasks.qa_features import encode_train
+        from miniature.tasks.training import model_keys
+
+        j = source_index(cfg, i)
+        path, ident = qa_weights(cfg, j, specs, train, run, progress)
+
+        def rows(tokenizer: Any, model: Any) -> list[dict]:
+            assert train is not None
+            q = cfg.qa
+            return encode_train(tokenizer, train.examples, q.max_seq_length, q.doc_stride, q.max_query_length,
+                                model_keys(model))
+
+        return derived_checkpoint("qa", entry, specs[j], path, ident, run, rows if train is not None else None,
+                                  train.fingerprint if train is not None else None, progress)
+    if entry.finetuned:
+        return None, spec.identity()
+    if train is None:
+        raise ConfigError(f"model {entry.display!r} needs QA fine-tuning but no training data was loaded")
+    ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
+    return ckpt.path, ckpt.key
+
+
+def pretrained_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], run: RunDir,
+                       progress: bool = False) -> Weights:
+    """Model `i` before fine-tuning: its pretrained weights, or its variant of its source's."""
+    entry, spec = cfg.models[i], specs[i]
+    if not entry.derived:
+        return None, spec.identity()
+    from miniature.tasks.derive import derived_checkpoint
+
+    j = source_index(cfg, i)
+    path, ident = pretrained_weights(cfg, j, specs, run, progress)
+    return derived_checkpoint("base", entry, specs[j], path, ident, run, progress=progress)
+
+
+def classifier_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: TextDataset | None, run: RunDir,
+                       progress: bool = False) -> Weights:
+    """Model `i` fine-tuned as a text classifier on `train` (or as given, or derived from its source's)."""
+    from miniature.tasks.classification import encode_texts, finetune_classifier
+
+    entry, spec = cfg.models[i], specs[i]
+    if entry.derived:
+        from miniature.tasks.derive import derived_checkpoint
+        from miniature.tasks.training import model_keys
+
+        j = source_index(cfg, i)
+        path, ident = classifier_weights(cfg, j, specs, train, run, progress)
+
+        def rows(tokenizer: Any, model: Any) -> list[dict]:
+            assert train is not None
+            out = encode_texts(tokenizer, [e.text for e in train.examples], cfg.classification.max_length,
+                               model_keys(model))
+            return [{**r, "labels": e.label} for r, e in zip(out, train.examples)]
+
+        return derived_checkpoint("classification", entry, specs[j], path, ident, run,
+                                  rows if train is not None else None,
+                                  train.fingerprint if train is not None else None, progress)
+    if entry.classifier:
+        return None, spec.identity()
+    if train is None:
+        raise ConfigError(f"model {entry.display!r} needs classifier fine-tuning but no training data was loaded")
+    ckpt = finetune_classifier(spec, train, cfg.classification, run, progress)
+    return ckpt.path, ckpt.key
+
+
+def is_given(cfg: StudyConfig, i: int, flag: str) -> bool:
+    """Whether model `i` (or the checkpoint its derivation starts from) is used as given: `finetuned`
+    or `classifier` set."""
+    return bool(getattr(root_entry(cfg, i), flag))

@@ -1,0 +1,82 @@
+"""Compressed variants of a study's models, derived per task from the source's checkpoint and cached."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from miniature.config import ModelEntry
+from miniature.runs import RunDir, computing, content_key, reused
+from miniature.zoo import ModelSpec
+
+RECIPE = "miniature_compress.json"  # written into a derived model's folder (by compress.save_derived)
+TRAINED_METHODS = ("prune", "heads", "layers")  # the methods a recovery fine-tuning may follow
+AUTO_CLASSES = {"qa": "AutoModelForQuestionAnswering", "classification": "AutoModelForSequenceClassification",
+                "base": "AutoModel"}
+
+
+def auto_class(task: str) -> Any:
+    import transformers
+
+    return getattr(transformers, AUTO_CLASSES[task])
+
+
+def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: str | None) -> str:
+    """Everything that determines a derived model: its source's weights, the method and its training."""
+    trains = task != "base" and (entry.method == "distil" or (entry.recovery_steps and entry.method in TRAINED_METHODS))
+    return content_key({"task": task, "source": source_id, "method": entry.method, "params": entry.params,
+                        "recovery_steps": entry.recovery_steps if trains else 0,
+                        "distil": entry.distil.model_dump() if trains and entry.method == "distil" else None,
+                        "data": data_fingerprint if trains else None, "version": 1})
+
+
+def load_source(task: str, spec: ModelSpec, path: Path | None) -> Any:
+    """The model a variant is derived from: a task checkpoint (or derived folder), or pretrained weights."""
+    from miniature.zoo import load_classifier, load_encoder, load_qa_model
+
+    if task == "qa":
+        return load_qa_model(spec, path, require_head=path is not None)
+    if task == "classification":
+        return load_classifier(spec, path, require_head=path is not None)
+    return load_encoder(spec, path)
+
+
+def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Path | None, source_id: Any,
+                       run: RunDir, rows: Callable[[Any, Any], list[dict]] | None = None,
+                       data_fingerprint: str | None = None, progress: bool = False) -> tuple[Path, str]:
+    """`entry`'s variant of its source model for `task` ("qa", "classification" or "base": the
+    pretrained encoder, for embeddings before fine-tuning), derived unless cached.
+
+    Args:
+        source: the source's checkpoint folder for the task (None: its pretrained weights).
+        rows: (tokenizer, model) -> the task's training features, for distillation and recovery.
+
+    Returns the derived folder and its key (the id of its weights in later cache keys).
+    """
+    from miniature.compress import derive, distil_train, recover, save_derived
+
+    key = derive_key(task, entry, source_id, data_fingerprint)
+    final = run.path("checkpoints", f"{task}-{spec.name}-{entry.method}-{key}")
+    what = f"derive {entry.display} ({entry.method}) from {entry.from_} for {task}"
+    if (final / RECIPE).is_file():
+        reused("derived model", final, what)
+        return final, key
+    from miniature.zoo import load_tokenizer
+
+    with computing("derived model", final, what):
+        tokenizer = load_tokenizer(spec, source)
+        model = load_source(task, spec, source)
+        new = derive(model, entry.method, entry.params)
+        training = rows is not None and task != "base"
+        if training and entry.method == "distil":
+            d = entry.distil
+            new = distil_train(model, new, rows(tokenizer, model), tokenizer, temperature=d.temperature,
+                               alpha=d.alpha, epochs=d.epochs, max_steps=d.max_steps,
+                               learning_rate=d.learning_rate, batch_size=d.batch_size, progress=progress)
+        elif training and entry.recovery_steps and entry.method in TRAINED_METHODS:
+            new = recover(new, rows(tokenizer, new), tokenizer, max_steps=entry.recovery_steps, progress=progress)
+        save_derived(new, tokenizer, final, {"method": entry.method, "params": entry.params, "task": task,
+                                             "source": str(source or spec.source), "key": key,
+                                             "recovery_steps": entry.recovery_steps if training else 0})
+    return final, key
