@@ -56,12 +56,8 @@ def qa_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: QADatase
 
     entry, spec = cfg.models[i], specs[i]
     if entry.derived:
-        from miniature.tasks.derive import derived_checkpoint
         from miniature.tasks.qa_features import encode_train
         from miniature.tasks.training import model_keys
-
-        j = source_index(cfg, i)
-        path, ident = qa_weights(cfg, j, specs, train, run, progress)
 
         def rows(tokenizer: Any, model: Any) -> list[dict]:
             assert train is not None
@@ -69,14 +65,25 @@ def qa_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: QADatase
             return encode_train(tokenizer, train.examples, q.max_seq_length, q.doc_stride, q.max_query_length,
                                 model_keys(model))
 
-        return derived_checkpoint("qa", entry, specs[j], path, ident, run, rows if train is not None else None,
-                                  train.fingerprint if train is not None else None, progress)
+        return _derived("qa", qa_weights, cfg, i, specs, train, run, rows, progress)
     if entry.finetuned:
         return None, spec.identity()
     if train is None:
         raise ConfigError(f"model {entry.display!r} needs QA fine-tuning but no training data was loaded")
     ckpt = finetune_qa(spec, train, cfg.qa, run, progress)
     return ckpt.path, ckpt.key
+
+
+def _derived(task: str, weights_of: Any, cfg: StudyConfig, i: int, specs: list[ModelSpec],
+             train: QADataset | TextDataset | None, run: RunDir, rows: Any, progress: bool) -> Weights:
+    """Model `i`'s variant of its source's `task` weights (`weights_of`: how the source gets them);
+    distillation and recovery train on `rows` of `train`, where there is training data."""
+    from miniature.tasks.derive import derived_checkpoint
+
+    j = source_index(cfg, i)
+    path, ident = weights_of(cfg, j, specs, train, run, progress)
+    return derived_checkpoint(task, cfg.models[i], specs[j], path, ident, run, rows if train is not None else None,
+                              train.fingerprint if train is not None else None, progress)
 
 
 def pretrained_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], run: RunDir,
@@ -95,25 +102,17 @@ def pretrained_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], run: Ru
 def classifier_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: TextDataset | None, run: RunDir,
                        progress: bool = False) -> Weights:
     """Model `i` fine-tuned as a text classifier on `train` (or as given, or derived from its source's)."""
-    from miniature.tasks.classification import encode_texts, finetune_classifier
+    from miniature.tasks.classification import finetune_classifier, labelled_rows
 
     entry, spec = cfg.models[i], specs[i]
     if entry.derived:
-        from miniature.tasks.derive import derived_checkpoint
         from miniature.tasks.training import model_keys
-
-        j = source_index(cfg, i)
-        path, ident = classifier_weights(cfg, j, specs, train, run, progress)
 
         def rows(tokenizer: Any, model: Any) -> list[dict]:
             assert train is not None
-            out = encode_texts(tokenizer, [e.text for e in train.examples], cfg.classification.max_length,
-                               model_keys(model))
-            return [{**r, "labels": e.label} for r, e in zip(out, train.examples)]
+            return labelled_rows(tokenizer, train, cfg.classification.max_length, model_keys(model))
 
-        return derived_checkpoint("classification", entry, specs[j], path, ident, run,
-                                  rows if train is not None else None,
-                                  train.fingerprint if train is not None else None, progress)
+        return _derived("classification", classifier_weights, cfg, i, specs, train, run, rows, progress)
     if entry.classifier:
         return None, spec.identity()
     if train is None:

@@ -52,6 +52,13 @@ def classifier_key(spec: ModelSpec, train: TextDataset, cfg: ClassificationConfi
                         "hp": cfg.training_fields(), "labels": n_labels})
 
 
+def labelled_rows(tokenizer: Any, train: TextDataset, max_length: int, keys: set[str],
+                  progress: bool = False) -> list[dict[str, Any]]:
+    """Training rows: each text tokenised once (cut to `max_length`) with its label."""
+    rows = encode_texts(tokenizer, [e.text for e in train.examples], max_length, keys, progress)
+    return [{**r, "labels": e.label} for r, e in zip(rows, train.examples)]
+
+
 def finetune_classifier(spec: ModelSpec, train: TextDataset, cfg: ClassificationConfig, run: RunDir,
                         progress: bool = False, save_steps: int = 500) -> Checkpoint:
     """Fine-tune `spec` for text classification on `train`, or return the cached checkpoint.
@@ -75,9 +82,7 @@ def finetune_classifier(spec: ModelSpec, train: TextDataset, cfg: Classification
         tokenizer = load_tokenizer(spec)
         model = load_classifier(spec, num_labels=n_labels)
         keys = model_keys(model)
-        rows = encode_texts(tokenizer, [e.text for e in train.examples], cfg.max_length, keys, progress)
-        for row, ex in zip(rows, train.examples):
-            row["labels"] = ex.label  # type: ignore[assignment]
+        rows = labelled_rows(tokenizer, train, cfg.max_length, keys, progress)
         done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
                           train_fingerprint=train.fingerprint, num_labels=n_labels,
                           hyperparameters=cfg.training_fields())
