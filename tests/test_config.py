@@ -25,6 +25,20 @@ def test_yaml_and_overrides(tmp_path):
     assert [m.display for m in cfg.models] == ["minilm", "tiny"]
 
 
+def test_overrides_index_lists(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("models: [minilm, {from: minilm, method: layers, params: {keep: [0, 1]}}]\n")
+    cfg = load_config(p, ["models.1.recovery_steps=5", "models.0.label=big", "models.1.from=big",
+                          "models.1.params.keep=[2]"])
+    assert cfg.models[0].display == "big" and cfg.models[0].name == "minilm"
+    assert cfg.models[1].recovery_steps == 5 and cfg.models[1].params == {"keep": [2]}
+    for bad, message in [("models.2.label=x", "not an item of a list of 2; index it from 0 to 1"),
+                         ("models.first.label=x", "not an item of a list"),
+                         ("models.1.method.x=1", "'models.1.method' is not a section")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(p, [bad])
+
+
 @pytest.mark.parametrize(
     "raw, message",
     [

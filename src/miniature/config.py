@@ -57,6 +57,7 @@ class ModelEntry(_Strict):
     method: Literal["int8", "prune", "heads", "layers", "distil"] | None = None
     params: dict[str, Any] = Field(default_factory=dict)  # the method's: sparsity, scope, share, keep, layers
     recovery_steps: int = Field(0, ge=0)  # prune/heads/layers: fine-tune this many steps after, zeros kept
+    recovery_learning_rate: float = Field(3e-5, gt=0)  # of that recovery (linear decay to 0, batches of 16)
     distil: DistilConfig = DistilConfig()  # method distil: how the student is trained
     revision: str | None = None  # hub revision (branch, tag or commit)
     trust_remote_code: bool = False  # off unless you trust the repository's code
@@ -238,12 +239,24 @@ Characteristic = Literal["errors", "representation", "distribution", "adversaria
 ALL_CHARACTERISTICS: list[Characteristic] = ["errors", "representation", "distribution", "adversarial"]
 
 
+class GenerateConfig(_Strict):
+    """Seeded offline data (miniature.data.generate), written into `folder` before the study reads
+    anything: generated SQuAD 2.0-style train and dev questions, a news-wire OOD set and labelled
+    reviews (squad_train.json, squad_dev.json, news_ood.json, reviews_train.jsonl,
+    reviews_test.jsonl). Files already there with the same seed and scale are kept."""
+
+    folder: Path = Path("runs/quickstart/data")
+    seed: int = 0
+    scale: float = Field(1.0, gt=0)  # every count times this (the quickstart's reduced size: 0.1)
+
+
 class StudyConfig(_Strict):
     """A study: which models, which data, which knobs, and where the run folder lives."""
 
     run_dir: Path = Path("runs/default")  # every cached artifact, result and the report go here
     # what `miniature run` measures, in this order (each one's data must be given)
     characteristics: list[Characteristic] = Field(default_factory=lambda: list(ALL_CHARACTERISTICS), min_length=1)
+    generate: GenerateConfig | None = None  # write generated data first (the offline quickstart's)
     models: list[ModelEntry] = Field(min_length=1)  # the large model first: tables and figures pair it with the rest
     data: DataConfig = DataConfig()
     qa: QAConfig = QAConfig()
@@ -283,21 +296,32 @@ def _parse_scalar(text: str) -> Any:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `key.path=value` overrides (values parsed as YAML) to a raw config dict."""
+    """Apply `key.path=value` overrides (values parsed as YAML) to a raw config dict. A number in
+    the path indexes a list: `models.3.recovery_steps=5` sets the fourth model's."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key.path=value")
         key, value = item.split("=", 1)
-        node = raw
+        node: Any = raw
         parts = key.strip().split(".")
-        for p in parts[:-1]:
-            child = node.get(p)
-            if child is None:
-                child = node[p] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {key}: {p!r} is not a section")
-            node = child
-        node[parts[-1]] = _parse_scalar(value)
+        for depth, p in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not p.isdigit() or int(p) >= len(node):
+                    raise ConfigError(f"--set {key}: {where!r} is not an item of a list of {len(node)}; "
+                                      f"index it from 0 to {len(node) - 1}")
+                p = int(p)  # type: ignore[assignment]
+                if isinstance(node[p], str) and not last:  # a bare model name is {name: ...}
+                    node[p] = {"name": node[p]}
+            elif not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])!r} is not a section")
+            if last:
+                node[p] = _parse_scalar(value)
+            else:
+                if isinstance(node, dict) and node.get(p) is None:
+                    node[p] = {}
+                node = node[p]
     return raw
 
 
