@@ -181,6 +181,9 @@ def test_killed_run_resumes_to_identical_tables(finished, tiny_model, tmp_path):
 
 def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
     base = study_config(tiny_model, tmp_path / "run")
+
+    def derived(method: str, params: dict) -> dict:
+        return {"models": [base["models"][0], {"from": "large", "method": method, "params": params, "label": "v"}]}
     cases = [
         ({"colour": "red"}, "unknown config key 'colour'"),
         ({"qa": {"epoch": 2}}, "unknown config key 'qa.epoch'"),
@@ -190,6 +193,16 @@ def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
         ({"distribution": {"k": 3}}, "characteristic 'distribution' needs an OOD test set"),
         ({"characteristics": ["errors", "speed"]}, "config key 'characteristics.1'"),
         ({"run_dir": str(tmp_path / "a-file" / "run")}, f"run folder {tmp_path / 'a-file' / 'run'} is not writable"),
+        # compression recipes, checked against the source's architecture before anything is trained
+        (derived("prune", {"sparsity": 1.0}), "model 'v': prune.sparsity must be a number in [0, 1), got 1.0"),
+        (derived("prune", {"sparsity": -0.1}), "prune.sparsity must be a number in [0, 1)"),
+        (derived("layers", {"keep": [0, 2]}), "model 'v': layers.keep names layer 2 but the model has 2 layers"),
+        (derived("distil", {"layers": 2}), "model 'v': distil.layers is 2 but the teacher has 2 layers"),
+        (derived("heads", {"share": 1.0}), "model 'v': heads.share"),
+        (derived("int8", {"bits": 4}), "model 'v': unknown int8 parameter 'bits'"),
+        # a K sweep larger than the points searched (30 dev points, a bank of 40)
+        ({"representation": {"ks": [1, 30]}}, "representation: K=30 needs more than 30 dev points"),
+        ({"distribution": {**base["distribution"], "k": 41}}, "distribution: K=41 needs at least 41 bank points"),
     ]
     (tmp_path / "a-file").write_text("not a folder")
     for change, message in cases:

@@ -70,6 +70,15 @@ SCORE_COLUMNS = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exa
 CPU_SEARCH_BATCH = 16  # substitutes a forward pass on CPU (see AdversarialConfig.search_batch)
 
 
+def generate_data(cfg: StudyConfig) -> None:
+    """Write the config's generated data (its `generate:` section, the quickstart's) unless the
+    files are there already with the same seed and scale."""
+    if cfg.generate is not None:
+        from miniature.data.generate import write_quickstart_data
+
+        write_quickstart_data(cfg.generate.folder, cfg.generate.seed, cfg.generate.scale)
+
+
 def _inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
     return [{"path": str(p), "sha256": sha256_file(p)} for p in paths if Path(p).is_file()]
 
@@ -152,6 +161,7 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
                              for p in inputs]
     if config is not None:
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+        generate_data(cfg)
         return finish_errors(cfg, model_error_sets(cfg, progress), out)
     if predictions:
         if gold is None:
@@ -227,6 +237,7 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     knobs = {k: v for k, v in (("ks", ks), ("table_k", table_k), ("backend", backend)) if v is not None}
     if config is not None:
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+        generate_data(cfg)
         cfg = cfg.model_copy(update={"representation": _section(cfg.representation, knobs)})
         return finish_representation(cfg, model_embeddings(cfg, progress), out, progress)
     rcfg = _section(RepresentationConfig(), knobs)
@@ -335,6 +346,7 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
                                    ("backend", backend)) if v is not None}
     if config is not None:
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+        generate_data(cfg)
         cfg = cfg.model_copy(update={"distribution": _section(cfg.distribution, knobs)})
         return finish_distribution(cfg, model_features(cfg, progress), out, progress)
     dcfg = _section(DistributionConfig(), knobs)
@@ -471,6 +483,7 @@ def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = No
     adversarial_examples/TARGET.jsonl into `out`, if given.
     """
     cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+    generate_data(cfg)
     return finish_adversarial(cfg, model_attacks(cfg, progress), out)
 
 

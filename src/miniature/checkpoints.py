@@ -9,7 +9,7 @@ from typing import Any
 from miniature.config import ModelEntry, StudyConfig
 from miniature.data.squad import QADataset
 from miniature.data.text import TextDataset
-from miniature.exceptions import ConfigError
+from miniature.exceptions import ConfigError, MiniatureError
 from miniature.runs import RunDir
 from miniature.zoo import ModelSpec, resolve_model
 
@@ -46,6 +46,30 @@ def study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
     if len(set(labels)) != len(labels):
         raise ConfigError("two models share a label; give each a distinct `label`")
     return specs, labels
+
+
+def check_derivations(cfg: StudyConfig, specs: list[ModelSpec]) -> None:
+    """Every derived model's method and params checked before any work: their ranges, and against
+    the architecture of the model they compress (built from its config on the meta device, no
+    weights read). A variant of a variant is checked against the root's architecture only after
+    its own derivation, so here its params alone."""
+    from miniature.compress import check_params
+    from miniature.zoo import skeleton
+
+    skeletons: dict[int, Any] = {}
+    for i, entry in enumerate(cfg.models):
+        if not entry.derived:
+            continue
+        j = source_index(cfg, i)
+        model = None
+        if not cfg.models[j].derived:
+            if j not in skeletons:
+                skeletons[j] = skeleton(specs[j])
+            model = skeletons[j]
+        try:
+            check_params(entry.method, entry.params, model)
+        except MiniatureError as e:
+            raise type(e)(f"model {entry.display!r}: {e}") from None
 
 
 def qa_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: QADataset | None, run: RunDir,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from miniature import api
+from miniature.checkpoints import check_derivations
 from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
 from miniature.data.text import load_text_dataset
@@ -100,7 +101,8 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
     Returns the datasets the study reads: config key -> source and fingerprint (their reads are
     kept in memory, so the stages do not read them again).
     """
-    api.study_models(cfg)
+    specs, _ = api.study_models(cfg)
+    check_derivations(cfg, specs)
     datasets: dict[str, dict[str, str]] = {}
 
     def note(key: str, ds: Any) -> None:
@@ -124,8 +126,30 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
         note("adversarial.test", load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split))
         if any(not m.classifier for m in cfg.models):
             note("adversarial.train", load_text_dataset(cfg.adversarial.train, cfg.adversarial.train_split))
+    check_ks(cfg)
     check_run_dir(Path(cfg.run_dir))
     return datasets
+
+
+def check_ks(cfg: StudyConfig) -> None:
+    """Every K of the representation and distribution sweeps fits the points they search (read
+    already, so this costs nothing): a K too large fails here, not after the fine-tuning."""
+    chars = set(cfg.characteristics)
+    rcfg, dcfg = cfg.representation, cfg.distribution
+    if "representation" in chars:
+        n = len(load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit))
+        k = max([*rcfg.ks, rcfg.table_k])
+        if k >= n:
+            raise ConfigError(f"representation: K={k} needs more than {k} dev points (a point is not its own "
+                              f"neighbour) and the study has {n}; lower representation.ks and table_k, "
+                              f"e.g. --set 'representation.ks=[1,5,10]', or use more points")
+    if "distribution" in chars:
+        n = len(api.bank_dataset(cfg))
+        k = max([*dcfg.ks, dcfg.k])
+        if k > n:
+            raise ConfigError(f"distribution: K={k} needs at least {k} bank points and the study has {n}; "
+                              f"lower distribution.ks and k, e.g. --set 'distribution.ks=[1,5,10]', or use "
+                              "more training points")
 
 
 def study_meta(cfg: StudyConfig, datasets: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -196,6 +220,17 @@ def _read_tables(run_dir: Path, names: Sequence[str]) -> dict[str, Any]:
     return tables
 
 
+QUICKSTART = Path("configs/quickstart.yaml")
+
+
+def quickstart_config() -> Path:
+    """The config of a bare `miniature run`: configs/quickstart.yaml where the command runs (the
+    repository root), else the copy installed with the package."""
+    if QUICKSTART.is_file():
+        return QUICKSTART
+    return Path(__file__).resolve().parent / "configs" / "quickstart.yaml"
+
+
 def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), progress: bool = False,
         echo: Callable[[str], None] | None = None) -> StudyResult:
     """Run a whole study: every characteristic of `config.characteristics`, in order, then the report.
@@ -214,13 +249,17 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     from miniature.report.study import build_report
 
     cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+    say = echo or (lambda _line: None)
+    began = time.perf_counter()
+    if cfg.generate is not None:
+        g = cfg.generate
+        say(f"[data] generated data in {g.folder} (seed {g.seed}, scale {g.scale})")
+        api.generate_data(cfg)
     datasets = preflight(cfg)
     run_dir = Path(cfg.run_dir)
     atomic_write_json(run_dir / "study.json", {"meta": study_meta(cfg, datasets),
                                                "characteristics": cfg.characteristics})
     ledger = Ledger(echo)
-    say = echo or (lambda _line: None)
-    began = time.perf_counter()
     n = len(cfg.characteristics)
     for i, name in enumerate(cfg.characteristics, 1):
         say(f"[{i}/{n}] {STAGES.get(name).title}")
@@ -235,4 +274,4 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     return StudyResult(cfg, run_dir, report, _read_tables(run_dir, cfg.characteristics), tuple(ledger.events))
 
 
-__all__ = ["STAGES", "Stage", "StudyResult", "preflight", "run", "run_stage"]
+__all__ = ["STAGES", "Stage", "StudyResult", "preflight", "quickstart_config", "run", "run_stage"]

@@ -240,6 +240,23 @@ def load_classifier(spec: ModelSpec, path: str | Path | None = None, num_labels:
     return model
 
 
+def skeleton(spec: ModelSpec) -> Any:
+    """The spec's base model built from its config alone on the meta device: its architecture,
+    no weights read or memory allocated (for checking a compression recipe before any work)."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(spec.source, revision=spec.revision,
+                                            trust_remote_code=spec.trust_remote_code)
+        for key, value in spec.config_overrides.items():
+            setattr(config, key, value)
+        with torch.device("meta"):
+            return AutoModel.from_config(config, trust_remote_code=spec.trust_remote_code)
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
+        raise _load_error(spec, e) from None
+
+
 def load_masked_lm(spec: ModelSpec) -> Any:
     """AutoModelForMaskedLM with its trained MLM head; a checkpoint without one (MiniLM) is refused."""
     from transformers import AutoModelForMaskedLM

@@ -27,6 +27,7 @@ def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: s
     trains = task != "base" and (entry.method == "distil" or (entry.recovery_steps and entry.method in TRAINED_METHODS))
     return content_key({"task": task, "source": source_id, "method": entry.method, "params": entry.params,
                         "recovery_steps": entry.recovery_steps if trains else 0,
+                        "recovery_learning_rate": entry.recovery_learning_rate if trains and entry.recovery_steps else None,
                         "distil": entry.distil.model_dump() if trains and entry.method == "distil" else None,
                         "data": data_fingerprint if trains else None, "version": 1})
 
@@ -75,7 +76,8 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
                                alpha=d.alpha, epochs=d.epochs, max_steps=d.max_steps,
                                learning_rate=d.learning_rate, batch_size=d.batch_size, progress=progress)
         elif training and entry.recovery_steps and entry.method in TRAINED_METHODS:
-            new = recover(new, rows(tokenizer, new), tokenizer, max_steps=entry.recovery_steps, progress=progress)
+            new = recover(new, rows(tokenizer, new), tokenizer, max_steps=entry.recovery_steps,
+                          learning_rate=entry.recovery_learning_rate, progress=progress)
         save_derived(new, tokenizer, final, {"method": entry.method, "params": entry.params, "task": task,
                                              "source": str(source or spec.source), "key": key,
                                              "recovery_steps": entry.recovery_steps if training else 0})
