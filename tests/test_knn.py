@@ -77,6 +77,19 @@ def test_backends_agree_with_heavy_ties_and_no_margin():
         assert better <= set(row.tolist())  # every strictly closer point is in, ties by index
 
 
+def test_without_numba_the_same_rows(monkeypatch, minilm_dev300):
+    # the compiled selection, pair scores and orders against their numpy fallbacks
+    from miniature import kernels
+
+    rng = np.random.default_rng(5)
+    tied = rng.normal(size=(30, 8))[rng.integers(0, 30, size=400)]
+    cases = [(minilm_dev300[2], 50), (tied, 25)]
+    compiled = [knn(x, k, "numpy") for x, k in cases]
+    monkeypatch.setattr(kernels, "numba", None)
+    for (x, k), want in zip(cases, compiled):
+        assert (knn(x, k, "numpy") == want).all()
+
+
 def test_numpy_used_when_faiss_is_missing(monkeypatch):
     import builtins
 

@@ -9,6 +9,9 @@ from typing import AbstractSet
 
 import numpy as np
 
+from miniature import kernels
+from miniature.kernels import has_numba
+
 
 def jaccard(a: AbstractSet, b: AbstractSet) -> float:
     """|A n B| / |A u B|; two empty sets agree fully, so their Jaccard is 1.0."""
@@ -94,6 +97,8 @@ def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     n, kmax = a.shape
     if any(not 1 <= k <= kmax for k in ks):
         raise ValueError(f"every K must lie in [1, {kmax}], got {list(ks)}")
+    if has_numba():
+        return kernels.knn_overlaps(a, b, ks)
     span = int(max(a.max(), b.max())) + 1
     dense = n * span * (1 if kmax < 255 else 4) <= DENSE_LIMIT
     rank_a = _ranks_dense(a, b, span) if dense else _ranks_sorted(a, b, span)

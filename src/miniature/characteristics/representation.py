@@ -13,7 +13,7 @@ from miniature.agreement import knn_overlaps, mean_var, pair_order
 from miniature.config import QAConfig, RepresentationConfig
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
-from miniature.knn import Backend, check_embeddings, check_k, knn
+from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
 from miniature.report.tables import to_markdown, write_table
 from miniature.runs import RunDir, atomic_write_json, computing, content_key, meta_block, reused
 from miniature.zoo import ModelSpec
@@ -152,6 +152,7 @@ def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: 
     ks = tuple(sorted(set(ks) | {table_k}))
     names: tuple[str, ...] | None = None
     rows: list[dict] = []
+    scratch = Scratch()  # one block of similarities for every model's search
     for phase, models in phases.items():
         if len(models) < 2:
             raise DataError(f"phase {phase!r}: comparing representations needs at least two models, got {len(models)}")
@@ -173,7 +174,7 @@ def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: 
             from tqdm.auto import tqdm
 
             items = tqdm(items, desc=f"neighbours ({phase})", leave=False)
-        neighbours = {name: knn(arr, ks[-1], backend, name=name) for name, arr in items}
+        neighbours = {name: knn(arr, ks[-1], backend, name=name, scratch=scratch) for name, arr in items}
         rows += sweep_rows(phase, neighbours, ks)
         names = names or tuple(models)
     assert names is not None
