@@ -49,11 +49,12 @@ def test_top_m_reads_bfloat16_bit_patterns():
 def test_pair_dots_equal_float64_einsum():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(50, 333)).astype(np.float32)
-    rows, cols = rng.integers(0, 50, 400), rng.integers(0, 50, 400)
-    ref = np.einsum("ij,ij->i", x[rows].astype(np.float64), x[cols].astype(np.float64))
-    np.testing.assert_allclose(kernels.pair_dots(x, rows, cols), ref, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(kernels.pair_dots(x, rows, cols, compiled=False), ref, rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(kernels.pair_dots(x, rows, cols), kernels.pair_dots(x, rows, cols))
+    y = rng.normal(size=(70, 333)).astype(np.float32)
+    rows, cols = rng.integers(0, 50, 400), rng.integers(0, 70, 400)
+    ref = np.einsum("ij,ij->i", x[rows].astype(np.float64), y[cols].astype(np.float64))
+    np.testing.assert_allclose(kernels.pair_dots(x, y, rows, cols), ref, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(kernels.pair_dots(x, y, rows, cols, compiled=False), ref, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(kernels.pair_dots(x, y, rows, cols), kernels.pair_dots(x, y, rows, cols))
 
 
 @pytest.mark.parametrize("nearly_sorted", [False, True])

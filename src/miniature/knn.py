@@ -78,7 +78,7 @@ def _faiss():
 
 def exact_scores(x: np.ndarray, rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
     """Float64 cosine of each pair (rows[i], cand[i]), by the same arithmetic whichever backend asks."""
-    return pair_dots(x, rows, cand)
+    return pair_dots(x, x, rows, cand)
 
 
 class Scratch:

@@ -1,0 +1,78 @@
+"""Exact K-th bank distances from bounded-error products: against float64 brute force, bf16 == float32,
+the widening of narrow pools, blocks of queries, the error bound itself, ties and near-ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from miniature import kth
+from miniature.kth import error_bound, kth_sq_distances
+
+PRECISIONS = ["float32", "bfloat16"]
+
+
+def brute_sq(bank: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Every query's squared distances to every bank point, ascending, float64 from the float32 values."""
+    b, q = bank.astype(np.float64), queries.astype(np.float64)
+    return np.sort(((q[:, None, :] - b[None, :, :]) ** 2).sum(-1), axis=1)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("kmax", [1, 10, 50])
+def test_random_unit_rows_equal_brute_force(precision, kmax):
+    rng = np.random.default_rng(kmax)
+    bank, queries = unit(rng.normal(size=(3000, 48))), unit(rng.normal(size=(120, 48)))
+    got = kth_sq_distances(bank, queries, kmax, precision)
+    np.testing.assert_allclose(got, brute_sq(bank, queries)[:, :kmax], rtol=0, atol=1e-12)
+
+
+def test_real_minilm_features_equal_brute_force_and_bf16_equals_float32(minilm_dev300):
+    emb = minilm_dev300[2]
+    x = (emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-10)).astype(np.float32)
+    bank, queries = x[:200], x[200:]
+    want = brute_sq(bank, queries)[:, :20]
+    f32, b16 = kth_sq_distances(bank, queries, 20, "float32"), kth_sq_distances(bank, queries, 20, "bfloat16")
+    np.testing.assert_allclose(f32, want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(b16, f32)  # both rescore the same candidates exactly
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_narrow_pools_widen_and_query_blocks_merge(precision, monkeypatch):
+    rng = np.random.default_rng(3)
+    bank, queries = unit(rng.normal(size=(700, 16))), unit(rng.normal(size=(90, 16)))
+    want = brute_sq(bank, queries)[:, :25]
+    monkeypatch.setattr(kth, "BLOCK_BYTES", 700 * 4 * 7)  # blocks of 7 (float32) or 14 (bf16) queries
+    got = kth_sq_distances(bank, queries, 25, precision, margin=0)  # a pool of exactly K: must widen
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_duplicates_and_near_ties_below_bfloat16_resolution(precision):
+    # bank points differing from each other by ~1e-6, far below bfloat16's resolution (~4e-3 near 1):
+    # the ranking product cannot tell them apart, the exact rescoring must
+    rng = np.random.default_rng(4)
+    queries = unit(rng.normal(size=(20, 32)))
+    base = unit(queries + 0.3 * rng.normal(size=queries.shape))
+    near = np.concatenate([base + 1e-6 * rng.normal(size=base.shape) for _ in range(15)])
+    bank = np.concatenate([near, base, base, unit(rng.normal(size=(500, 32)))]).astype(np.float32)
+    got = kth_sq_distances(bank, queries, 12, precision)
+    np.testing.assert_allclose(got, brute_sq(bank, queries)[:, :12], rtol=0, atol=1e-12)
+
+
+def test_bfloat16_products_stay_within_the_bound():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    for d in (8, 384, 1024):
+        a, b = unit(rng.normal(size=(300, d))), unit(rng.normal(size=(2000, d)) + 0.4)  # not centred
+        exact = a.astype(np.float64) @ b.astype(np.float64).T
+        got = (torch.from_numpy(a).bfloat16() @ torch.from_numpy(b).bfloat16().T).float().numpy()
+        eps, rel = error_bound("bfloat16", d, 1.0 + 1e-6)
+        assert (np.abs(got - exact) <= eps + rel * np.abs(got)).all()
+        f32 = a @ b.T
+        eps32, _ = error_bound("float32", d, 1.0 + 1e-6)
+        assert (np.abs(f32 - exact) <= eps32).all()
