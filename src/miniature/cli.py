@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tpr", type=float, help="share of validation points kept in-distribution (default 0.95)")
     s.add_argument("--alpha", type=float, help="random share of the bank kept (default 1)")
     s.add_argument("--index", choices=["exact", "ivf", "hnsw"], help="bank index (default exact)")
-    s.add_argument("--backend", choices=["auto", "faiss", "numpy", "torch"], help="exact search (default auto)")
+    s.add_argument("--backend", choices=["auto", "faiss", "numpy", "bf16", "torch"], help="exact search (default auto)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set distribution.test=newsqa.json (repeatable)")
     s.add_argument("--out", help="output folder (default: RUN_DIR/distribution, or ./miniature-distribution)")

@@ -148,7 +148,7 @@ class RepresentationConfig(_Strict):
     ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)
     table_k: int = Field(10, gt=0)  # the K of the pairwise table (the paper's Table 2: 10)
     limit: int | None = Field(None, gt=0)  # first N dev points only (default: data.dev_limit)
-    backend: Literal["auto", "faiss", "numpy"] = "auto"  # auto: FAISS where installed
+    backend: Literal["auto", "faiss", "numpy"] = "auto"  # auto: numpy (BLAS + compiled selection), identical sets
     batch_size: int = Field(64, gt=0)  # most points in one extraction batch
     max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
 
@@ -175,7 +175,7 @@ class DistributionConfig(_Strict):
     k: int = Field(10, gt=0)  # the K of the table (the paper: 10)
     ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 c)
     tpr: float = Field(0.95, gt=0, lt=1)  # share of in-distribution validation points kept
-    backend: Literal["auto", "faiss", "numpy", "torch"] = "auto"  # auto: FAISS (GPU if any), torch on GPU, numpy
+    backend: Literal["auto", "faiss", "numpy", "bf16", "torch"] = "auto"  # auto: GPU FAISS/torch, else bf16 or numpy
     index: Literal["exact", "ivf", "hnsw"] = "exact"  # approximate indices report their recall
     nlist: int | None = Field(None, gt=0)  # IVF cells (default 4 sqrt(bank))
     nprobe: int = Field(16, gt=0)  # IVF cells searched per query
