@@ -162,15 +162,15 @@ if numba is not None:
     def _scan(row, excl, m, thr, bv, bi):  # pragma: no cover - compiled
         """Candidates above `thr` into a buffer, compacted to the top m when full; how many were seen.
 
-        Rows are read in blocks of 64 whose maximum (a vectorised loop) is checked first: most
+        Rows are read in blocks of 32 whose maximum (a vectorised loop) is checked first: most
         blocks of a long row hold nothing above the threshold and cost a quarter of a scalar pass.
         """
         cap = len(bv)
         cnt = 0
         seen = 0
         n = len(row)
-        for s in range(0, n, 64):
-            e = min(n, s + 64)
+        for s in range(0, n, 32):
+            e = min(n, s + 32)
             mx = row[s]
             for t in range(s + 1, e):
                 mx = max(mx, row[t])
