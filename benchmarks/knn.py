@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import miniature  # noqa: F401  (first: it sets OpenBLAS's idle spin before numpy loads it, for both sides)
 import numpy as np
+from rounds import interleaved
 
 MODELS = {  # name -> (dims, noise scale relative to the projected signal)
     "bert-large": (1024, 0.5),
@@ -142,22 +143,13 @@ def main() -> int:
     for backend in ("faiss", "numpy"):
         compare_representations({"before": warm}, ks=ks, table_k=table_k, backend=backend)
     sklearn_agreement(warm, ks, args.kmax, sk_dtype)
-    # round-robin, median of --repeat rounds (this machine's speed drifts by 20-30% over a minute:
-    # interleaving exposes every method to it alike)
+    # medians of interleaved rounds (rounds.py)
     default = "numpy" if has_numba() else "faiss"
     names = {"numpy": "ours, backend=numpy", "faiss": "ours, backend=faiss"}
     names[default] += " (default)"
     methods: dict[str, Callable[[], Any]] = {names[b]: (lambda b=b: ours(b)) for b in ("numpy", "faiss")}
     methods["scikit-learn + Python sets"] = lambda: sklearn_agreement(emb, ks, args.kmax, sk_dtype)
-    outs, runs = {}, {name: [] for name in methods}
-    for fn in methods.values():  # once untimed at full size: first calls here run up to 2x slower
-        fn()
-    order = list(methods)
-    for r in range(args.repeat):  # each round starts one method later: no method always follows the same one
-        for name in order[r % len(order):] + order[: r % len(order)]:
-            outs[name], t = timed(methods[name])
-            runs[name].append(t)
-    times = {name: float(np.median(ts)) for name, ts in runs.items()}
+    outs, runs, times = interleaved(methods, args.repeat)
     results = {b: outs[names[b]] for b in ("numpy", "faiss")}
     sk_nbrs, sk_stats = outs["scikit-learn + Python sets"]
 

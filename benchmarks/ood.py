@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 import miniature  # noqa: F401  (first: it sets OpenBLAS's idle spin before numpy loads it, for both sides)
 import numpy as np
+from rounds import interleaved
 
 SEED = 0
 TARGET = 5.0
@@ -125,23 +126,14 @@ def main() -> int:
     for spec in (IndexSpec("ivf", nlist=16), IndexSpec("hnsw", hnsw_m=HNSW_M)):
         kth_distances(wb, wq, [min(k, len(wb))], index=build_index(dknn_normalize(wb), spec))
 
-    # exact: ours by backend, the baseline by input dtype; round-robin, median of --repeat rounds
-    # (this machine's speed drifts by 20-30% over a minute: interleaving exposes both sides to it)
+    # exact: ours by backend, the baseline by input dtype; medians of interleaved rounds (rounds.py)
     ours_name = {b: f"ours, backend={b}" for b in backends}
     ours_name["auto"] = f"ours, default ({default})"
     methods: dict[str, Callable[[], np.ndarray]] = {
         ours_name[b]: (lambda b=b: kth_distances(bank, queries, [k], backend=b)[:, 0]) for b in backends}
     for name, dtype in (("scikit-learn brute, float32", np.float32), ("scikit-learn brute, float64", np.float64)):
         methods[name] = lambda d=dtype: sklearn_kth(bank, queries, k, d)
-    scores, runs = {}, {name: [] for name in methods}
-    for fn in methods.values():  # once untimed at full size: first calls here run up to 2x slower
-        fn()
-    order = list(methods)
-    for r in range(args.repeat):  # each round starts one method later: no method always follows the same one
-        for name in order[r % len(order):] + order[: r % len(order)]:
-            scores[name], t = timed(methods[name])
-            runs[name].append(t)
-    times = {name: float(np.median(ts)) for name, ts in runs.items()}
+    scores, runs, times = interleaved(methods, args.repeat)
 
     # approximate: one build per kind, searched at two settings; the flat index for reference
     flat, t_flat_build = timed(lambda: build_index(xb, IndexSpec()))

@@ -17,6 +17,7 @@ import numpy as np
 
 try:
     import numba
+    import numba.extending
 except ImportError:  # pragma: no cover - numba is a dependency; the numpy path stays correct
     numba = None
 else:
@@ -50,8 +51,7 @@ def top_m(block: np.ndarray, m: int, exclude: np.ndarray | None = None,
     if compiled and numba is not None:
         idx = np.empty((r, m), dtype=np.int64)
         val = np.empty((r, m), dtype=np.float32)
-        kernel = _top_m_bf16 if block.dtype == np.uint16 else _top_m_f32
-        kernel(np.ascontiguousarray(block), exclude, m, idx, val, numba.get_num_threads())
+        _top_m(np.ascontiguousarray(block), exclude, m, idx, val, numba.get_num_threads())
         return idx, val
     vals = bf16_to_f32(block) if block.dtype == np.uint16 else np.array(block, dtype=np.float32)
     rows = np.flatnonzero(exclude >= 0)
@@ -235,8 +235,22 @@ if numba is not None:
         stride = (5 * m) // 32
         return max(4 * m, 256, n // stride + 1 if stride >= 4 and n < 128 * m else 0)
 
+    def _widen(src, bits):  # pragma: no cover - replaced by its compiled overloads
+        raise NotImplementedError
+
+    @numba.extending.overload(_widen)
+    def _widen_overload(src, bits):  # pragma: no cover - compiled
+        """A row as float32: itself, or bfloat16 bit patterns widened into `bits` (float32's upper half)."""
+        if src.dtype == numba.types.uint16:
+            def widen_bf16(src, bits):
+                for j in range(len(src)):
+                    bits[j] = np.uint32(src[j]) << 16
+                return bits.view(np.float32)
+            return widen_bf16
+        return lambda src, bits: src
+
     @numba.njit(parallel=True, cache=True)
-    def _top_m_f32(block, exclude, m, out_i, out_v, threads):  # pragma: no cover - compiled
+    def _top_m(block, exclude, m, out_i, out_v, threads):  # pragma: no cover - compiled
         """Rows in one contiguous run per thread, so each thread's recent m-th values guess the next."""
         n_rows, n = block.shape
         cap = _capacity(n, m)
@@ -244,27 +258,11 @@ if numba is not None:
         for c in numba.prange(threads):
             bv = np.empty(cap, dtype=np.float32)
             bi = np.empty(cap, dtype=np.int64)
+            bits = np.empty(n, dtype=np.uint32)  # bfloat16 rows widened (unused for float32 ones)
             recent = np.full(8, -np.inf, dtype=np.float32)  # the m-th values of the last 8 rows
             for r in range(c * per, min(n_rows, (c + 1) * per)):
-                recent[r % 8] = _select_row(block[r], exclude[r], m, bv, bi, out_i[r], out_v[r],
-                                            np.float32(-np.inf), _guess(recent))
-
-    @numba.njit(parallel=True, cache=True)
-    def _top_m_bf16(block, exclude, m, out_i, out_v, threads):  # pragma: no cover - compiled
-        """The same on bfloat16 bit patterns, each row widened to float32 (its upper half) first."""
-        n_rows, n = block.shape
-        cap = _capacity(n, m)
-        per = (n_rows + threads - 1) // threads
-        for c in numba.prange(threads):
-            bv = np.empty(cap, dtype=np.float32)
-            bi = np.empty(cap, dtype=np.int64)
-            bits = np.empty(n, dtype=np.uint32)
-            recent = np.full(8, -np.inf, dtype=np.float32)
-            for r in range(c * per, min(n_rows, (c + 1) * per)):
-                src = block[r]
-                for j in range(n):
-                    bits[j] = np.uint32(src[j]) << 16
-                recent[r % 8] = _select_row(bits.view(np.float32), exclude[r], m, bv, bi, out_i[r], out_v[r],
+                row = _widen(block[r], bits)
+                recent[r % 8] = _select_row(row, exclude[r], m, bv, bi, out_i[r], out_v[r],
                                             np.float32(-np.inf), _guess(recent))
 
     @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
