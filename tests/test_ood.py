@@ -134,3 +134,15 @@ def test_bad_input(bank, queries, ks, match):
 def test_tpr_outside_open_unit_interval(tpr):
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
         threshold_at_tpr(np.arange(10.0), tpr)
+
+
+def test_auto_backend_is_bf16_only_where_the_cpu_multiplies_bfloat16(monkeypatch):
+    from miniature import ood
+
+    monkeypatch.setattr(ood, "_torch_cuda", lambda: False)
+    monkeypatch.setattr(ood, "has_faiss", lambda: False)
+    monkeypatch.setattr(ood, "bf16_available", lambda: True)
+    assert ood.resolve_backend("auto") == "bf16"
+    monkeypatch.setattr(ood, "bf16_available", lambda: False)
+    assert ood.resolve_backend("auto") == "numpy"
+    assert ood.resolve_backend("faiss") == "faiss"
