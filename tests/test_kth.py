@@ -76,3 +76,24 @@ def test_bfloat16_products_stay_within_the_bound():
         f32 = a @ b.T
         eps32, _ = error_bound("float32", d, 1.0 + 1e-6)
         assert (np.abs(f32 - exact) <= eps32).all()
+
+
+def test_crowded_features_fall_back_to_float32_after_a_probe(monkeypatch):
+    # fine-tuned CLS vectors crowd: one shared direction, neighbours within 0.01 in cosine, under
+    # the bfloat16 bound; the search must notice on its probe and rank the rest in float32
+    rng = np.random.default_rng(6)
+    direction = rng.normal(size=64)
+    bank = unit(direction + 0.08 * rng.normal(size=(2000, 64)))
+    queries = unit(direction + 0.08 * rng.normal(size=(600, 64)))
+    ranked = {"bfloat16": 0, "float32": 0}
+    real_call = kth._Products.__call__
+
+    def counting(self, q):
+        ranked[self.precision] += len(q)
+        return real_call(self, q)
+
+    monkeypatch.setattr(kth._Products, "__call__", counting)
+    got = kth_sq_distances(bank, queries, 10, "bfloat16")
+    np.testing.assert_allclose(got, brute_sq(bank, queries)[:, :10], rtol=0, atol=1e-12)
+    assert ranked["bfloat16"] == kth.PROBE  # the probe only
+    assert ranked["float32"] >= 600 - kth.PROBE

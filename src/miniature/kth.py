@@ -23,6 +23,7 @@ from miniature.kernels import f32_to_bf16, pair_dots, top_m
 Precision = Literal["float32", "bfloat16"]
 BLOCK_BYTES = 128 << 20  # one block of query-to-bank products (larger blocks multiply faster)
 U_F32, U_BF16 = 2.0**-24, 2.0**-8  # unit roundoffs
+PROBE = 128  # queries that try bfloat16 before the rest do
 
 
 def error_bound(precision: Precision, d: int, norm: float) -> tuple[float, float]:
@@ -96,8 +97,12 @@ def kth_sq_distances(xb: np.ndarray, xq: np.ndarray, kmax: int, precision: Preci
     Args:
         xb: (nb, d) float32 bank; xq: (nq, d) float32 queries (normalised or not).
         kmax: neighbours per query, 1 <= kmax <= nb.
-        precision: of the ranking product; the distances returned are exact either way.
-        margin: candidates beyond kmax in the first pool (rows that need more get 4x, again).
+        precision: of the ranking product; the distances returned are exact either way. A query
+            whose bfloat16 pool cannot be vouched for is ranked again in float32, whose bound is
+            some 10^4 times tighter. bfloat16 first runs on a probe of 128 queries; once most
+            queries of a block need float32 (features whose neighbours crowd within the bfloat16
+            bound, as fine-tuned CLS vectors do), the remaining blocks go straight to it.
+        margin: candidates beyond kmax in the first pool (float32 rows that need more get 4x, again).
 
     Returns:
         (nq, kmax) float64.
@@ -107,24 +112,38 @@ def kth_sq_distances(xb: np.ndarray, xq: np.ndarray, kmax: int, precision: Preci
     nb, d = xb.shape
     bn = np.einsum("ij,ij->i", xb, xb, dtype=np.float64)
     qn = np.einsum("ij,ij->i", xq, xq, dtype=np.float64)
-    eps, rel = error_bound(precision, d, float(np.sqrt(bn.max() * qn.max())))
-    # keys a - ||b||^2 / 2 shifted by one constant: the spread of ||b||^2 / 2 adds to the slack
-    slack = 2 * eps + (bn.max() - bn.min()) / 2
-    products = _Products(xb, precision)
+    norm = float(np.sqrt(bn.max() * qn.max()))
+    spread = (bn.max() - bn.min()) / 2  # keys a - ||b||^2 / 2 share one shift; their spread adds to the slack
+    products: dict[str, _Products] = {}
     out = np.empty((len(xq), kmax), dtype=np.float64)
     pending, m = np.arange(len(xq)), min(nb, kmax + margin)
     while len(pending):
-        unsure = []
-        for s in range(0, len(pending), products.rows):
-            part = pending[s : s + products.rows]
-            idx, val = top_m(products(xq[part]), m)
+        unsure, started_in, s = [], precision, 0
+        while s < len(pending):
+            if precision not in products:
+                products[precision] = _Products(xb, precision)
+            # bfloat16 starts on a probe of 128 queries: if it cannot vouch for most of them, the
+            # rest go to float32 having cost little
+            size = products[precision].rows
+            if precision == "bfloat16" and s == 0:
+                size = min(PROBE, size)
+            part = pending[s : s + size]
+            s += len(part)
+            eps, rel = error_bound(precision, d, norm)
+            idx, val = top_m(products[precision](xq[part]), m)
             a_m = val.min(axis=1).astype(np.float64)  # the pool's lowest and its kmax-th highest
             a_k = -np.partition(-val, kmax - 1, axis=1)[:, kmax - 1].astype(np.float64)
-            ok = (a_m + rel * np.abs(a_m) + slack < a_k - rel * np.abs(a_k)) | (m == nb)
+            ok = (a_m + rel * np.abs(a_m) + 2 * eps + spread < a_k - rel * np.abs(a_k)) | (m == nb)
             rows = part[ok]
             r = np.repeat(rows, m)
             d2 = qn[r] + bn[idx[ok].ravel()] - 2.0 * pair_dots(xq, xb, r, idx[ok].ravel())
             out[rows] = np.sort(np.partition(d2.reshape(len(rows), m), kmax - 1, axis=1)[:, :kmax], axis=1)
             unsure.append(part[~ok])
-        pending, m = np.concatenate(unsure), min(nb, 4 * m)
+            if precision == "bfloat16" and (~ok).mean() > 0.5:
+                precision = "float32"
+        pending = np.concatenate(unsure)
+        if started_in == "bfloat16":
+            precision = "float32"  # the rows bfloat16 could not settle, at the same pool size
+        else:
+            m = min(nb, 4 * m)
     return out
