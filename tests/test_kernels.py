@@ -84,3 +84,16 @@ def test_knn_overlaps_kernel_equals_python_sets_and_the_numpy_path(monkeypatch):
     np.testing.assert_array_equal(got, want)
     monkeypatch.setattr(agreement, "has_numba", lambda: False)
     np.testing.assert_array_equal(agreement.knn_overlaps(a, b, ks), want)
+
+
+def test_kernels_called_from_several_threads_at_once():
+    # numba's workqueue layer aborts on concurrent parallel regions; the kernels queue on a lock
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    block = rng.normal(size=(64, 3000)).astype(np.float32)
+    want = np.sort(kernels.top_m(block, 20)[1], axis=1)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: np.sort(kernels.top_m(block, 20)[1], axis=1), range(16)))
+    for g in got:
+        np.testing.assert_array_equal(g, want)

@@ -12,6 +12,7 @@ m-th is unspecified, as with `argpartition`: callers widen the pool where ties c
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -25,6 +26,9 @@ else:
         # OpenMP workers spin after a parallel region and starve the BLAS and FAISS threads that
         # run next (measured: 3.9 s against 2.4 s for the kNN benchmark on 2 cores).
         numba.config.THREADING_LAYER = "workqueue"
+# The workqueue layer aborts the process if two threads run parallel kernels at once: every
+# kernel call below holds this lock, so callers on several threads queue instead.
+_LOCK = threading.Lock()
 
 
 def has_numba() -> bool:
@@ -51,7 +55,8 @@ def top_m(block: np.ndarray, m: int, exclude: np.ndarray | None = None,
     if compiled and numba is not None:
         idx = np.empty((r, m), dtype=np.int64)
         val = np.empty((r, m), dtype=np.float32)
-        _top_m(np.ascontiguousarray(block), exclude, m, idx, val, numba.get_num_threads())
+        with _LOCK:
+            _top_m(np.ascontiguousarray(block), exclude, m, idx, val, numba.get_num_threads())
         return idx, val
     vals = bf16_to_f32(block) if block.dtype == np.uint16 else np.array(block, dtype=np.float32)
     rows = np.flatnonzero(exclude >= 0)
@@ -66,7 +71,8 @@ def sort_rows(idx: np.ndarray, val: np.ndarray, nearly_sorted: bool = False) -> 
     `nearly_sorted`: rows already in that order but for a few short runs (an insertion sort).
     """
     if numba is not None:
-        _sort_rows(idx, val, nearly_sorted)
+        with _LOCK:
+            _sort_rows(idx, val, nearly_sorted)
         return
     order = np.lexsort((idx, -val), axis=-1)
     idx[:] = np.take_along_axis(idx, order, 1)
@@ -83,8 +89,9 @@ def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: np.ndarray) -> np.ndarray:
     order = np.argsort(ks, kind="stable")  # the kernel reads the Ks ascending
     out = np.empty((a.shape[0], len(ks)), dtype=np.int64)
     span = int(max(a.max(), b.max())) + 1
-    _knn_overlaps(np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64),
-                  np.ascontiguousarray(ks[order]), span, out, numba.get_num_threads())
+    with _LOCK:
+        _knn_overlaps(np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64),
+                      np.ascontiguousarray(ks[order]), span, out, numba.get_num_threads())
     result = np.empty_like(out)
     result[:, order] = out
     return result
@@ -99,7 +106,8 @@ def f32_to_bf16(x: np.ndarray) -> np.ndarray:
     bits = x.view(np.uint32)
     if numba is not None:
         out = np.empty(x.shape, dtype=np.uint16)
-        _f32_to_bf16(bits.reshape(-1), out.reshape(-1))
+        with _LOCK:
+            _f32_to_bf16(bits.reshape(-1), out.reshape(-1))
         return out
     return ((bits + np.uint32(0x7FFF) + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
 
@@ -121,8 +129,9 @@ def pair_dots(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     if compiled and numba is not None:
         out = np.empty(len(rows), dtype=np.float64)
-        _pair_dots(np.ascontiguousarray(a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32),
-                   rows, cols, out)
+        with _LOCK:
+            _pair_dots(np.ascontiguousarray(a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32),
+                       rows, cols, out)
         return out
     out = np.zeros(len(rows), dtype=np.float64)
     for t in range(a.shape[1]):  # column by column: no (pairs x d) float64 copy
