@@ -118,7 +118,7 @@ def kth_sq_distances(xb: np.ndarray, xq: np.ndarray, kmax: int, precision: Preci
     out = np.empty((len(xq), kmax), dtype=np.float64)
     pending, m = np.arange(len(xq)), min(nb, kmax + margin)
     while len(pending):
-        unsure, started_in, s = [], precision, 0
+        unsure, s, float32_missed = [], 0, False
         while s < len(pending):
             if precision not in products:
                 products[precision] = _Products(xb, precision)
@@ -139,11 +139,11 @@ def kth_sq_distances(xb: np.ndarray, xq: np.ndarray, kmax: int, precision: Preci
             d2 = qn[r] + bn[idx[ok].ravel()] - 2.0 * pair_dots(xq, xb, r, idx[ok].ravel())
             out[rows] = np.sort(np.partition(d2.reshape(len(rows), m), kmax - 1, axis=1)[:, :kmax], axis=1)
             unsure.append(part[~ok])
+            float32_missed |= precision == "float32" and not ok.all()
             if precision == "bfloat16" and (~ok).mean() > 0.5:
                 precision = "float32"
         pending = np.concatenate(unsure)
-        if started_in == "bfloat16":
-            precision = "float32"  # the rows bfloat16 could not settle, at the same pool size
-        else:
+        precision = "float32"  # rows bfloat16 could not settle are retried at the same pool size
+        if float32_missed:  # a float32 pool too narrow: wider
             m = min(nb, 4 * m)
     return out
