@@ -78,13 +78,8 @@ def test_bfloat16_products_stay_within_the_bound():
         assert (np.abs(f32 - exact) <= eps32).all()
 
 
-def test_crowded_features_fall_back_to_float32_after_a_probe(monkeypatch):
-    # fine-tuned CLS vectors crowd: one shared direction, neighbours within 0.01 in cosine, under
-    # the bfloat16 bound; the search must notice on its probe and rank the rest in float32
-    rng = np.random.default_rng(6)
-    direction = rng.normal(size=64)
-    bank = unit(direction + 0.08 * rng.normal(size=(2000, 64)))
-    queries = unit(direction + 0.08 * rng.normal(size=(600, 64)))
+def _count_ranked(monkeypatch) -> dict[str, int]:
+    """Queries ranked per precision, counted as the search multiplies them."""
     ranked = {"bfloat16": 0, "float32": 0}
     real_call = kth._Products.__call__
 
@@ -93,6 +88,73 @@ def test_crowded_features_fall_back_to_float32_after_a_probe(monkeypatch):
         return real_call(self, q)
 
     monkeypatch.setattr(kth._Products, "__call__", counting)
+    return ranked
+
+
+def crowded(rng: np.random.Generator, n: int, direction: np.ndarray) -> np.ndarray:
+    """Fine-tuned CLS vectors crowd: one shared direction, neighbours within 0.01 in cosine."""
+    return unit(direction + 0.08 * rng.normal(size=(n, len(direction))))
+
+
+def test_ranking_space_centres_crowded_rows_and_keeps_the_order():
+    rng = np.random.default_rng(8)
+    direction = rng.normal(size=64)
+    for bank, queries, centred in ((crowded(rng, 500, direction), crowded(rng, 50, direction), True),
+                                   (unit(rng.normal(size=(500, 64))), unit(rng.normal(size=(50, 64))), False)):
+        bn = np.einsum("ij,ij->i", bank, bank, dtype=np.float64)
+        qn = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
+        rb, rq, q_norms, b_norm, slack = kth.ranking_space(bank, queries, bn, qn)
+        assert (rb.shape[1] > bank.shape[1]) == centred and rb.shape[1] % 16 == 0
+        keys = rq.astype(np.float64) @ rb.astype(np.float64).T
+        # the keys order the bank as the distances do: key = const(q) - ||q - b||^2 / 2
+        d2 = ((queries[:, None, :].astype(np.float64) - bank[None, :, :]) ** 2).sum(-1)
+        shift = keys + d2 / 2
+        assert np.ptp(shift, axis=1).max() <= slack.max() + 1e-12
+        assert (np.linalg.norm(rq, axis=1) <= q_norms).all() and np.linalg.norm(rb, axis=1).max() <= b_norm
+        if centred:  # a fraction of the unit norms: the bound as many times tighter
+            assert q_norms.max() * b_norm < 0.1
+
+
+def test_centred_bfloat16_keys_stay_within_the_bound():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    direction = rng.normal(size=384)
+    bank, queries = crowded(rng, 3000, direction), crowded(rng, 200, direction)
+    bn = np.einsum("ij,ij->i", bank, bank, dtype=np.float64)
+    qn = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)
+    rb, rq, q_norms, b_norm, slack = kth.ranking_space(bank, queries, bn, qn)
+    mu = bank.mean(axis=0, dtype=np.float64).astype(np.float32).astype(np.float64)
+    b, q = bank.astype(np.float64) - mu, queries.astype(np.float64) - mu
+    exact = q @ b.T - (b * b).sum(1) / 2  # the key of the float32 rows, in exact arithmetic (to 1e-16)
+    got = (torch.from_numpy(rq).bfloat16() @ torch.from_numpy(rb).bfloat16().T).float().numpy().astype(np.float64)
+    coef, rel = error_bound("bfloat16", rb.shape[1], 1.0)
+    err = np.abs(got - exact)
+    assert (err <= coef * q_norms[:, None] * b_norm + rel * np.abs(got) + slack[:, None] / 2).all()
+    assert err.max() > 1e-6  # bfloat16's error is there (float32's would be ~1e-8), and the bound holds it
+
+
+def test_crowded_features_are_ranked_in_bfloat16_once_centred(monkeypatch):
+    # unit vectors 0.01 apart in cosine are within bfloat16's bound of unit-norm products; centred
+    # on the bank mean they are some 20x shorter, and bfloat16 can vouch for their pools
+    rng = np.random.default_rng(6)
+    direction = rng.normal(size=64)
+    bank, queries = crowded(rng, 2000, direction), crowded(rng, 600, direction)
+    ranked = _count_ranked(monkeypatch)
+    got = kth_sq_distances(bank, queries, 10, "bfloat16")
+    np.testing.assert_allclose(got, brute_sq(bank, queries)[:, :10], rtol=0, atol=1e-12)
+    assert ranked["bfloat16"] == 600
+    assert ranked["float32"] < 60  # at most a few rows the bound could not settle
+
+
+def test_crowding_without_a_shared_direction_falls_back_to_float32_after_a_probe(monkeypatch):
+    # tight clusters of 800 around four directions: the mean is short, centring cannot shorten
+    # the vectors, and more than the probe's pool of 512 lie within the bfloat16 bound; the
+    # search must notice on its probe and rank the rest in float32
+    rng = np.random.default_rng(7)
+    centres = unit(rng.normal(size=(4, 64)))
+    bank = unit(np.repeat(centres, 800, axis=0) + 0.005 * rng.normal(size=(3200, 64)))
+    queries = unit(np.repeat(centres, 150, axis=0) + 0.005 * rng.normal(size=(600, 64)))
+    ranked = _count_ranked(monkeypatch)
     got = kth_sq_distances(bank, queries, 10, "bfloat16")
     np.testing.assert_allclose(got, brute_sq(bank, queries)[:, :10], rtol=0, atol=1e-12)
     assert ranked["bfloat16"] == kth.PROBE  # the probe only

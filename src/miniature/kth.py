@@ -10,6 +10,12 @@ candidate lies further than twice the bound below its K-th cannot have left out 
 neighbour, and its candidates are rescored exactly (float64 sums of the float32 products). A row
 the bound cannot vouch for is searched again with a wider pool. The distances are therefore the
 exact ones of the float32 features, whichever precision ranked them.
+
+The bound grows with the norms of the vectors multiplied. Fine-tuned CLS vectors crowd around one
+shared direction: unit vectors whose neighbours lie within the bound of unit-norm products. For
+them the ranking runs on vectors centred on the bank's mean, each bank row carrying its own
+-||b - mu||^2 / 2 in an extra coordinate (`ranking_space`): the same order, from vectors a
+fraction of the length, so a bound as many times tighter.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ Precision = Literal["float32", "bfloat16"]
 BLOCK_BYTES = 128 << 20  # one block of query-to-bank products (larger blocks multiply faster)
 U_F32, U_BF16 = 2.0**-24, 2.0**-8  # unit roundoffs
 PROBE = 128  # queries that try bfloat16 before the rest do
+PROBE_POOL = 512  # their pools: wider costs more selection than a float32 product saves
 
 
 def error_bound(precision: Precision, d: int, norm: float) -> tuple[float, float]:
@@ -39,6 +46,53 @@ def error_bound(precision: Precision, d: int, norm: float) -> tuple[float, float
         return gamma * norm, 0.0
     u = U_BF16
     return ((2 * u + u * u) + gamma * (1 + u) ** 2) * norm + 1e-30, u / (1.0 - u)
+
+
+def ranking_space(xb: np.ndarray, xq: np.ndarray, bn: np.ndarray, qn: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+    """The vectors whose products rank the bank for each query, with what bounds their error.
+
+    Returns (rb, rq, q_norms, b_norm, slack): ranking by rq.rb per query orders the bank by
+    distance; q_norms[i] * b_norm bounds the norms' product for query i, the factor of the
+    product's error bound; slack[i] is what the row's pool check must add besides twice that
+    bound.
+
+    Either the vectors as they are (keys q.b, slack the spread of ||b||^2 / 2, zero for unit
+    rows), or, where it makes the bound smaller, centred on the bank mean mu with one extra
+    coordinate: rq = [q - mu, c], rb = [b - mu, -||b - mu||^2 / (2c)], so that
+    rq.rb = (q - mu).(b - mu) - ||b - mu||^2 / 2, exactly the order of ||q - b||^2, with no slack.
+    c = sqrt(Q B / 2) (Q, B the largest centred norms) minimises the norms' product, to
+    Q B + B^2 / 2. Both centred rows are rounded to float32 once, which moves a key by at most
+    3 u (|q - mu| B + B^2): twice that is the slack. Rows are padded with zeros to a multiple
+    of 16 coordinates (GEMM kernels prefer it; zeros add nothing).
+    """
+    b_norm = float(np.sqrt(bn.max()))
+    spread = float(bn.max() - bn.min()) / 2
+    mu = xb.mean(axis=0, dtype=np.float64)
+    mu32 = mu.astype(np.float32)
+    m64 = mu32.astype(np.float64)
+    mm = float(m64 @ m64)
+    cbn = np.maximum(bn - 2.0 * (xb @ mu32).astype(np.float64) + mm, 0.0)  # ||b - mu||^2, to ~1e-7
+    cqn = np.maximum(qn - 2.0 * (xq @ mu32).astype(np.float64) + mm, 0.0)
+    cb_max = float(np.sqrt(cbn.max())) * (1 + 1e-6) + 1e-12
+    cq = np.sqrt(cqn) * (1 + 1e-6) + 1e-12
+    q_max = float(cq.max())
+    # the centred product bound against the plain one (its slack counted as unit-norm error)
+    if q_max * cb_max + cb_max**2 / 2 >= 0.5 * (float(np.sqrt(qn.max())) * b_norm + spread):
+        return xb, xq, np.sqrt(qn) * (1 + 1e-6), b_norm * (1 + 1e-6), np.full(len(xq), spread)
+    c = np.float32(np.sqrt(q_max * cb_max / 2))
+    d = xb.shape[1]
+    width = -(-(d + 1) // 16) * 16
+    rb = np.zeros((len(xb), width), dtype=np.float32)
+    np.subtract(xb, mu32, out=rb[:, :d])
+    rq = np.zeros((len(xq), width), dtype=np.float32)
+    np.subtract(xq, mu32, out=rq[:, :d])
+    sq = np.einsum("ij,ij->i", rb[:, :d], rb[:, :d], dtype=np.float64)  # of the rounded rows
+    rb[:, d] = (-sq / (2.0 * np.float64(c))).astype(np.float32)
+    rq[:, d] = c
+    rb_norm = float(np.sqrt(np.einsum("ij,ij->i", rb, rb, dtype=np.float64).max())) * (1 + 1e-6)
+    rq_norms = np.sqrt(np.einsum("ij,ij->i", rq, rq, dtype=np.float64)) * (1 + 1e-6)
+    return rb, rq, rq_norms, rb_norm, 6 * U_F32 * (cq * cb_max + cb_max**2)
 
 
 def bf16_available() -> bool:
@@ -99,51 +153,71 @@ def kth_sq_distances(xb: np.ndarray, xq: np.ndarray, kmax: int, precision: Preci
         kmax: neighbours per query, 1 <= kmax <= nb.
         precision: of the ranking product; the distances returned are exact either way. A query
             whose bfloat16 pool cannot be vouched for is ranked again in float32, whose bound is
-            some 10^4 times tighter. bfloat16 first runs on a probe of 128 queries; once most
-            queries of a block need float32 (features whose neighbours crowd within the bfloat16
-            bound, as fine-tuned CLS vectors do), the remaining blocks go straight to it.
+            some 10^4 times tighter. bfloat16 first runs on a probe of 128 queries with pools of
+            512, which tells how wide the rest's pools must be (9 in 10 probe rows' need, plus a
+            quarter). If most probe rows need more than 512 (neighbours crowding within the
+            bound even after centring), the remaining blocks go straight to float32.
         margin: candidates beyond kmax in the first pool (float32 rows that need more get 4x, again).
+
+    Only candidates whose key's upper bound reaches the kmax-th's lower bound are rescored.
 
     Returns:
         (nq, kmax) float64.
     """
     xb = np.ascontiguousarray(xb, dtype=np.float32)
     xq = np.ascontiguousarray(xq, dtype=np.float32)
-    nb, d = xb.shape
+    nb = len(xb)
     bn = np.einsum("ij,ij->i", xb, xb, dtype=np.float64)
     qn = np.einsum("ij,ij->i", xq, xq, dtype=np.float64)
-    norm = float(np.sqrt(bn.max() * qn.max()))
-    spread = (bn.max() - bn.min()) / 2  # keys a - ||b||^2 / 2 share one shift; their spread adds to the slack
+    rb, rq, q_norms, b_norm, slack = ranking_space(xb, xq, bn, qn)
+    width = rb.shape[1]
     products: dict[str, _Products] = {}
     out = np.empty((len(xq), kmax), dtype=np.float64)
-    pending, m = np.arange(len(xq)), min(nb, kmax + margin)
+    pending = np.arange(len(xq))
+    m32 = m_bf = min(nb, kmax + margin)
+    probing = precision == "bfloat16"
     while len(pending):
         unsure, s, float32_missed = [], 0, False
         while s < len(pending):
-            if precision not in products:
-                products[precision] = _Products(xb, precision)
-            # bfloat16 starts on a probe of 128 queries: if it cannot vouch for most of them, the
-            # rest go to float32 having cost little
-            size = products[precision].rows
-            if precision == "bfloat16" and s == 0:
-                size = min(PROBE, size)
+            prec = precision
+            if prec not in products:
+                products[prec] = _Products(rb, prec)
+            size, m = products[prec].rows, (m_bf if prec == "bfloat16" else m32)
+            probe = probing and prec == "bfloat16"
+            if probe:  # a few queries, a wide pool: how wide must bfloat16's pools be here?
+                size, m = min(PROBE, size), min(nb, max(m, PROBE_POOL))
             part = pending[s : s + size]
             s += len(part)
-            eps, rel = error_bound(precision, d, norm)
-            idx, val = top_m(products[precision](xq[part]), m)
-            a_m = val.min(axis=1).astype(np.float64)  # the pool's lowest and its kmax-th highest
-            a_k = -np.partition(-val, kmax - 1, axis=1)[:, kmax - 1].astype(np.float64)
-            ok = (a_m + rel * np.abs(a_m) + 2 * eps + spread < a_k - rel * np.abs(a_k)) | (m == nb)
+            coef, rel = error_bound(prec, width, 1.0)
+            eps = coef * q_norms[part] * b_norm
+            idx, val = top_m(products[prec](rq[part]), m)
+            val = val.astype(np.float64)
+            a_k = -np.partition(-val, kmax - 1, axis=1)[:, kmax - 1]  # each row's kmax-th highest
+            # a candidate can be a true neighbour only if its key's upper bound reaches the
+            # kmax-th's lower bound; a pool is sure when its lowest member cannot
+            floor = a_k - rel * np.abs(a_k) - 2 * eps - slack[part]
+            maybe = val + rel * np.abs(val) >= floor[:, None]
+            need = maybe.sum(axis=1)  # the pool each row needs, less one
+            ok = (need < m) | (m == nb)
             rows = part[ok]
-            r = np.repeat(rows, m)
-            d2 = qn[r] + bn[idx[ok].ravel()] - 2.0 * pair_dots(xq, xb, r, idx[ok].ravel())
-            out[rows] = np.sort(np.partition(d2.reshape(len(rows), m), kmax - 1, axis=1)[:, :kmax], axis=1)
+            hit = maybe[ok]
+            r = np.repeat(rows, need[ok])
+            d2 = np.full(hit.shape, np.inf)
+            cand = idx[ok][hit]
+            d2[hit] = qn[r] + bn[cand] - 2.0 * pair_dots(xq, xb, r, cand)
+            out[rows] = np.sort(np.partition(d2, kmax - 1, axis=1)[:, :kmax], axis=1)
             unsure.append(part[~ok])
-            float32_missed |= precision == "float32" and not ok.all()
-            if precision == "bfloat16" and (~ok).mean() > 0.5:
+            float32_missed |= prec == "float32" and not ok.all()
+            if probe:
+                probing = False
+                if ok.mean() >= 0.5:  # bfloat16 pools as wide as 9 in 10 probe rows needed
+                    m_bf = min(nb, PROBE_POOL, max(m_bf, int(np.quantile(need + 1, 0.9) * 1.25)))
+                else:  # crowded beyond what bfloat16 can rank: float32 for the rest
+                    precision = "float32"
+            elif prec == "bfloat16" and (~ok).mean() > 0.5:
                 precision = "float32"
         pending = np.concatenate(unsure)
-        precision = "float32"  # rows bfloat16 could not settle are retried at the same pool size
         if float32_missed:  # a float32 pool too narrow: wider
-            m = min(nb, 4 * m)
+            m32 = min(nb, 4 * m32)
+        precision = "float32"  # rows bfloat16 could not settle go to float32
     return out
