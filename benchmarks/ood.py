@@ -141,8 +141,8 @@ def main() -> int:
         methods[name] = lambda d=dtype: sklearn_kth(bank, queries, k, d)
     scores, runs, times = interleaved(methods, args.repeat)
 
-    # crowded features: the bfloat16 bound cannot vouch for the pools, a probe of 128 queries
-    # finds it out and the rest are ranked in float32
+    # crowded features: unit vectors within the bfloat16 bound of each other, until the ranking
+    # centres them on the bank mean (kth.ranking_space)
     direction = rng.normal(size=args.dims)
     cb, cq = crowded_rows(rng, args.n_bank, args.dims, direction), crowded_rows(rng, args.n_queries, args.dims, direction)
     crowded_methods: dict[str, Callable[[], np.ndarray]] = {

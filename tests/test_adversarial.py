@@ -84,6 +84,16 @@ def test_text_data_reading_and_disjoint_samples(tmp_path):
     bad.write_text(json.dumps({"text": "ok", "label": "positive"}) + "\n")
     with pytest.raises(DataError, match="not a class index"):
         load_text_dataset(bad)
+    bad.write_text(json.dumps({"text": 12345, "label": 0}) + "\n")
+    with pytest.raises(DataError, match="line 1: text is a int .12345., not a string"):
+        load_text_dataset(bad)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngood,1\nbad,\n")
+    with pytest.raises(DataError, match="row 2: the label is missing"):
+        load_text_dataset(bad)
+    excel = tmp_path / "excel.csv"  # spreadsheets start a UTF-8 CSV with a byte-order mark
+    excel.write_bytes("text,label\ngood,1\n".encode("utf-8-sig"))
+    assert [(e.text, e.label) for e in load_text_dataset(excel).examples] == [("good", 1)]
 
 
 def test_word_ids_join_to_the_tokenised_text(minilm_tokenizer):
@@ -230,6 +240,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path, minilm_tokenizer, capsys):
     assert "vocabularies differ" in msg
     # an unknown attack model name
     assert "unknown model" in err(_config(tmp_path, models, data, attack_model="no-such-model"))
+    # a test label the classifiers fine-tuned on `data` will not have: refused before any training
+    five = tmp_path / "five.jsonl"
+    five.write_text(json.dumps({"id": "f", "text": "a fine film", "label": 5}) + "\n")
+    trained = [{"name": "minilm", "label": "m"}]
+    msg = err(_config(tmp_path, trained, data, test=str(five)))
+    assert "label 5" in msg and "'m' has 2 classes" in msg
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "work").exists()
 
 
 @pytest.mark.slow

@@ -153,3 +153,84 @@ def test_representation_bad_inputs(tmp_path, capsys):
     _fail(capsys, rep + [str(text)], "not a readable .npy array", out)
     _fail(capsys, rep + [str(ok), "--names", "a"], "--names gives 1 names for 2", out)
     _fail(capsys, rep + [str(ok), "--names", "a", "b", "--after", str(ok)], "--after 1", out)
+
+
+def test_output_folders_are_checked_before_any_work(tmp_path, capsys):
+    need_shared(PAPER_SETS)
+    sets = [str(PAPER_SETS / "bert_large.json"), str(PAPER_SETS / "bert_base.json")]
+    a_file = tmp_path / "file.json"
+    a_file.write_text("{}")
+    _fail(capsys, ["errors", "--error-sets", *sets, "--out", str(a_file)], "is a file, not a folder")
+    _fail(capsys, ["errors", "--error-sets", *sets, "--out", str(a_file / "sub")], "cannot be made")
+    _fail(capsys, ["score", "--gold", str(DEV), "--predictions", str(a_file), "--out", str(tmp_path)],
+          "is a folder; give a file name")
+    rep = ["representation", "--embeddings", str(a_file), str(a_file), "--out", str(a_file / "rep")]
+    _fail(capsys, rep, "cannot be made")  # before the arrays are even read
+    assert a_file.read_text() == "{}"
+
+
+def test_labels_never_escape_the_output_folder(tmp_path, capsys):
+    need_shared(PAPER_SETS)
+    out = tmp_path / "deep" / "out"
+    argv = ["errors", "--error-sets", str(PAPER_SETS / "bert_large.json"), str(PAPER_SETS / "bert_base.json"),
+            "--names", "../../escaped", "google/base", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in (out / "error_sets").iterdir()) == ["_.._escaped.json", "google_base.json"]
+    assert not (tmp_path / "escaped.json").exists() and not (tmp_path / "deep" / "escaped.json").exists()
+    written = json.loads((out / "error_sets" / "_.._escaped.json").read_text())
+    assert written["name"] == "../../escaped"  # the label itself is kept inside the file
+
+
+def test_file_stems_are_safe_and_distinct():
+    from miniature.runs import file_stems
+
+    assert file_stems(["a/b", "a_b", "a?b", ".hidden", "", "x" * 300]) == [
+        "a_b", "a_b-2", "a_b-3", "hidden", "model", "x" * 100]
+
+
+def test_usage_errors_and_bad_numbers_are_one_line(tmp_path, capsys):
+    ok = tmp_path / "ok.npy"
+    np.save(ok, np.ones((20, 4), dtype=np.float32))
+    _fail(capsys, ["representation", "--embeddings", str(ok), str(ok), "--ks", "0"], "0 must be 1 or more")
+    _fail(capsys, ["predict", "--model", "m", "--data", "d", "--out", "o", "--limit", "-5"], "-5 must be 1 or more")
+    _fail(capsys, ["predict", "--model", "m", "--data", "d", "--out", "o", "--batch-size", "0"], "must be 1 or more")
+    _fail(capsys, ["score", "--gold", "g", "--predictions", "p", "--na-prob-thresh", "nan"], "must lie in [0, 1]")
+    _fail(capsys, ["distribution", "--bank", str(ok), "--val", str(ok), "--test", str(ok), "--tpr", "nan"], "tpr")
+    _fail(capsys, ["distribution", "--bank", str(ok), "--set", "distribution.k=3"], "needs --config")
+    _fail(capsys, ["no-such-verb"], "invalid choice")
+    assert main(["--version"]) == 0
+
+
+def test_set_values_that_are_not_yaml_or_have_empty_keys(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [minilm]\n")
+    out = tmp_path / "out"
+    _fail(capsys, ["errors", "--config", str(cfg), "--set", "models=[minilm", "--out", str(out)], "not valid YAML", out)
+    _fail(capsys, ["errors", "--config", str(cfg), "--set", "run_dir=@x", "--out", str(out)], "not valid YAML", out)
+    _fail(capsys, ["errors", "--config", str(cfg), "--set", "=5", "--out", str(out)], "the key has an empty part", out)
+    _fail(capsys, ["errors", "--config", str(cfg), "--set", "qa.=5", "--out", str(out)], "the key has an empty part", out)
+
+
+def test_embedding_files_npz_and_before_after_point_counts(tmp_path, capsys):
+    a, b, short = tmp_path / "a.npy", tmp_path / "b.npy", tmp_path / "short.npy"
+    rng = np.random.default_rng(2)
+    np.save(a, rng.normal(size=(30, 4)))
+    np.save(b, rng.normal(size=(30, 4)))
+    np.save(short, rng.normal(size=(20, 4)))
+    z = tmp_path / "z.npz"
+    np.savez(z, x=np.ones((30, 4)))
+    out = tmp_path / "out"
+    _fail(capsys, ["representation", "--embeddings", str(a), str(z), "--out", str(out)], "an .npz archive", out)
+    _fail(capsys, ["representation", "--embeddings", str(a), str(b), "--after", str(short), str(short),
+                   "--out", str(out)], "the --embeddings files hold 30 points, the --after files 20", out)
+
+
+def test_an_unforeseen_os_error_is_one_line(monkeypatch, capsys):
+    from miniature import cli
+
+    def full_disk(args):
+        raise OSError(28, "No space left on device", "/data/x.json")
+
+    monkeypatch.setattr(cli, "_cmd_list", full_disk)
+    _fail(capsys, ["list", "models"], "No space left on device (/data/x.json)")

@@ -72,6 +72,8 @@ def test_missing_context_and_malformed_files(tmp_path):
         load_qa_dataset(_write(tmp_path, [1, 2]))
     with pytest.raises(DataError, match="line 2 is not valid JSON"):
         load_qa_dataset(_write(tmp_path, '{"id": "a", "question": "q", "context": "c"}\n{x\n', "d.jsonl"))
+    with pytest.raises(DataError, match="line 1 is a JSON list, not an object"):
+        load_qa_dataset(_write(tmp_path, "[1, 2]\n", "f.jsonl"))
     with pytest.raises(DataError, match="line 1: missing field 'context'"):
         load_qa_dataset(_write(tmp_path, '{"id": "a", "question": "q"}\n', "e.jsonl"))
     with pytest.raises(DataError, match="no such file"):

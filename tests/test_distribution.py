@@ -128,9 +128,9 @@ def test_cli_with_feature_files(tmp_path, capsys):
     ({"dims": True}, "differ in dimensions"),
     ({"empty": True}, "needs at least 1 point"),
     ({"args": ["--k", "900"]}, "must lie in \\[1, 800\\]"),
-    ({"args": ["--tpr", "1.0"]}, "strictly between 0 and 1"),
-    ({"args": ["--tpr", "0"]}, "strictly between 0 and 1"),
-    ({"args": ["--alpha", "1.5"]}, "alpha 1.5 must lie in"),
+    ({"args": ["--tpr", "1.0"]}, "tpr 1.0: Input should be less than 1"),
+    ({"args": ["--tpr", "0"]}, "tpr 0.0: Input should be greater than 0"),
+    ({"args": ["--alpha", "1.5"]}, "alpha 1.5: Input should be less than or equal to 1"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, change, match):
     feats = _features(n_models=2)

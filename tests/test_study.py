@@ -265,3 +265,63 @@ def test_derived_models_run_through_every_characteristic(tiny_model, tmp_path):
     assert card["top-layer"]["layers"] == card["student"]["layers"] == 1 and card["large"]["layers"] == 2
     again = run(write_config(tmp_path, cfg))
     assert again.computed == []
+
+
+def test_latency_is_timed_on_a_single_input():
+    # a dev set of one question: Table 1 still times it (the warm-up shrinks, no empty median)
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from miniature.model_card import latency_ms
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=16))
+    calls = []
+    model.register_forward_hook(lambda *a: calls.append(1))
+    assert latency_ms(model, [{"input_ids": [1, 5, 7, 2]}]) > 0 and len(calls) == 1
+    calls.clear()
+    assert latency_ms(model, [{"input_ids": [1, 5, 2]}] * 5) > 0 and len(calls) == 2 + 5
+
+
+def test_a_checkpoint_killed_mid_save_is_dropped_and_training_resumes_from_the_last_whole_one(tmp_path):
+    from miniature.tasks.training import last_complete_checkpoint
+
+    work = tmp_path / "work"
+    assert last_complete_checkpoint(work) is None  # nothing trained yet
+    whole = work / "checkpoint-500"
+    whole.mkdir(parents=True)
+    (whole / "trainer_state.json").write_text(json.dumps({"global_step": 500}))
+    torn = work / "checkpoint-1000"  # killed after config.json: no trainer state yet
+    torn.mkdir()
+    (torn / "config.json").write_text("{}")
+    cut = work / "checkpoint-1500"  # killed while writing the trainer state
+    cut.mkdir()
+    (cut / "trainer_state.json").write_text('{"global_st')
+    assert last_complete_checkpoint(work) == str(whole)
+    assert sorted(p.name for p in work.iterdir()) == ["checkpoint-500"]
+    (whole / "trainer_state.json").unlink()  # none whole: from the start, nothing left
+    assert last_complete_checkpoint(work) is None and not any(work.iterdir())
+
+
+def test_temporaries_of_killed_processes_are_swept(tmp_path):
+    from miniature.runs import atomic_dir, sweep_stale_temps, temp_prefix
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead = int(gone.stdout)
+    (tmp_path / "embeddings").mkdir()
+    stale_file = tmp_path / "embeddings" / f".m-after-1.npy.pid{dead}.x1y2.tmp.npy"
+    stale_file.write_bytes(b"half")
+    stale_dir = tmp_path / f".checkpoint.pid{dead}.abc.tmp"
+    (stale_dir / "inner").mkdir(parents=True)
+    ours = tmp_path / f"{temp_prefix('p.json')}q.tmp"  # this process's: in progress, kept
+    ours.write_text("x")
+    keep = [tmp_path / "embeddings" / "m-after-1.npy", tmp_path / ".hidden.tmp"]  # finished; not ours to judge
+    for p in keep:
+        p.write_text("y")
+    removed = sweep_stale_temps(tmp_path)
+    assert sorted(removed) == sorted([stale_file, stale_dir])
+    assert not stale_file.exists() and not stale_dir.exists() and ours.exists() and all(p.exists() for p in keep)
+    with atomic_dir(tmp_path / "final") as scratch:  # the library's own temporaries carry the tag
+        assert scratch.name.startswith(f".final.pid{os.getpid()}.") and scratch.name.endswith(".tmp")

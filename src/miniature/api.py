@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from miniature.characteristics.adversarial import (
     AdversarialResult,
@@ -50,12 +51,13 @@ from miniature.config import (
 )
 from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
 from miniature.data.text import TextDataset, load_text_dataset
-from miniature.exceptions import ConfigError, DataError
+from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.ood import IndexSpec
 from miniature.report.tables import write_table
 from miniature.runs import (
     RunDir,
     atomic_write_json,
+    check_writable_dir,
     content_key,
     meta_block,
     read_json_file,
@@ -76,6 +78,8 @@ def generate_data(cfg: StudyConfig) -> None:
     if cfg.generate is not None:
         from miniature.data.generate import write_quickstart_data
 
+        check_writable_dir(cfg.generate.folder, "generated-data folder",
+                           "choose another with --set generate.folder=PATH")
         write_quickstart_data(cfg.generate.folder, cfg.generate.seed, cfg.generate.scale)
 
 
@@ -252,6 +256,11 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     if len(set(labels)) != len(labels):
         raise ConfigError("two inputs share a name; give distinct --names")
     phases = {p: {n: load_embeddings(f) for n, f in zip(labels, fs)} for p, fs in groups.items() if fs}
+    if after:
+        n_before, n_after = (len(next(iter(phases[p].values()))) for p in ("before", "after"))
+        if n_before != n_after:
+            raise MismatchError(f"the --embeddings files hold {n_before} points, the --after files {n_after}; "
+                                "both must embed the same points in the same order")
     meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
     result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
     if out is not None:
@@ -260,9 +269,16 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
 
 
 def _section(section, knobs: dict):
-    """A config section with the knobs given as arguments replaced; the functions that use them
-    check their values (a bad one is a one-line error there)."""
-    return section.model_copy(update=knobs) if knobs else section
+    """A config section with the knobs given as arguments replaced, validated as the config's own
+    values are (a bad one is a one-line error naming the key)."""
+    if not knobs:
+        return section
+    try:
+        return type(section).model_validate({**section.model_dump(), **knobs})
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{key} {err['input']!r}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, np.ndarray]], QADataset],

@@ -43,8 +43,9 @@ def study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
             assert m.name is not None
             specs.append(resolve_model(m.name, m.revision, m.trust_remote_code))
     labels = [m.display for m in cfg.models]
-    if len(set(labels)) != len(labels):
-        raise ConfigError("two models share a label; give each a distinct `label`")
+    twice = [x for i, x in enumerate(labels) if x in labels[:i]]
+    if twice:
+        raise ConfigError(f"two models share the label {twice[0]!r}; give each a distinct `label`")
     return specs, labels
 
 

@@ -6,9 +6,58 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from miniature import __version__
-from miniature.exceptions import MiniatureError
+from miniature.exceptions import ConfigError, MiniatureError
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
+def _share(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{value} must lie in [0, 1]")
+    return value
+
+
+def _out_folder(args: argparse.Namespace, default: Path) -> Path:
+    """The output folder, checked writable before any work (a bad --out fails in a second)."""
+    from miniature.runs import check_writable_dir
+
+    out = Path(args.out) if args.out else default
+    check_writable_dir(out, "output folder", "choose another with --out PATH", create=False)
+    return out
+
+
+def _preflight(config, characteristic: str):
+    """The config's checks of `miniature run` for one characteristic (models, data, labels, Ks,
+    the run folder), before any work: a bad config fails in a second, not after the fine-tuning."""
+    from miniature.api import generate_data
+    from miniature.study import preflight
+
+    generate_data(config)  # the files the checks read, where the config generates them
+    preflight(config.model_copy(update={"characteristics": [characteristic]}))
+    return config
+
+
+def _set_needs_config(args: argparse.Namespace) -> None:
+    if args.set and not args.config:
+        raise ConfigError(f"--set {args.set[0]} needs --config (it overrides a config's value); pass the "
+                          "value as a command-line option instead")
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
@@ -32,11 +81,13 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from miniature.api import score
+    from miniature.runs import check_writable_dir
 
-    out = args.out or Path(args.predictions).with_suffix(".scores.json")
+    out = Path(args.out or Path(args.predictions).with_suffix(".scores.json"))
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name, e.g. {out / 'scores.json'}")
+    check_writable_dir(out.parent, "output folder", "choose another file with --out PATH", create=False)
     figures = score(args.gold, args.predictions, args.na_probs, args.na_prob_thresh, out)
     print(json.dumps(figures, indent=2))
     print(f"written: {out}", file=sys.stderr)
@@ -47,18 +98,18 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     from miniature.config import QAConfig
 
     qa = QAConfig(eval_batch_size=args.batch_size) if args.batch_size else QAConfig()
-    folder = predict(args.model, args.data, args.out, args.split, args.limit, qa, progress=not args.quiet)
+    out = _out_folder(args, Path(args.out))
+    folder = predict(args.model, args.data, out, args.split, args.limit, qa, progress=not args.quiet)
     print(f"written: {folder}/predictions.json, {folder}/na_probs.json")
 
 
 def _cmd_errors(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from miniature.api import errors
     from miniature.config import load_config
 
-    config = load_config(args.config, args.set) if args.config else None
-    out = args.out or (Path(config.run_dir) / "errors" if config else Path("miniature-errors"))
+    _set_needs_config(args)
+    config = _preflight(load_config(args.config, args.set), "errors") if args.config else None
+    out = _out_folder(args, Path(config.run_dir) / "errors" if config else Path("miniature-errors"))
     result = errors(config, predictions=args.predictions or (), gold=args.gold,
                     error_sets=args.error_sets or (), names=args.names or (), out=out,
                     progress=not args.quiet)
@@ -67,13 +118,12 @@ def _cmd_errors(args: argparse.Namespace) -> None:
 
 
 def _cmd_representation(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from miniature.api import representation
     from miniature.config import load_config
 
-    config = load_config(args.config, args.set) if args.config else None
-    out = args.out or (Path(config.run_dir) / "representation" if config else Path("miniature-representation"))
+    _set_needs_config(args)
+    config = _preflight(load_config(args.config, args.set), "representation") if args.config else None
+    out = _out_folder(args, Path(config.run_dir) / "representation" if config else Path("miniature-representation"))
     result = representation(config, embeddings=args.embeddings or (), after=args.after or (),
                             names=args.names or (), ks=args.ks, table_k=args.table_k, backend=args.backend,
                             out=out, progress=not args.quiet)
@@ -83,13 +133,12 @@ def _cmd_representation(args: argparse.Namespace) -> None:
 
 
 def _cmd_distribution(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from miniature.api import distribution
     from miniature.config import load_config
 
-    config = load_config(args.config, args.set) if args.config else None
-    out = args.out or (Path(config.run_dir) / "distribution" if config else Path("miniature-distribution"))
+    _set_needs_config(args)
+    config = _preflight(load_config(args.config, args.set), "distribution") if args.config else None
+    out = _out_folder(args, Path(config.run_dir) / "distribution" if config else Path("miniature-distribution"))
     result = distribution(config, bank=args.bank or (), val=args.val or (), test=args.test or (),
                           names=args.names or (), k=args.k, ks=args.ks, tpr=args.tpr, alpha=args.alpha,
                           index=args.index, backend=args.backend, out=out, progress=not args.quiet)
@@ -99,13 +148,11 @@ def _cmd_distribution(args: argparse.Namespace) -> None:
 
 
 def _cmd_adversarial(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from miniature.api import adversarial
     from miniature.config import load_config
 
-    config = load_config(args.config, args.set)
-    out = args.out or Path(config.run_dir) / "adversarial"
+    config = _preflight(load_config(args.config, args.set), "adversarial")
+    out = _out_folder(args, Path(config.run_dir) / "adversarial")
     result = adversarial(config, out=out, progress=not args.quiet)
     print(result.markdown())
     print(f"written: {out}/adversarial.md, .csv, .json, adversarial_metrics.*, adversarial_agreement.*, "
@@ -136,13 +183,23 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from miniature.report.study import build_report
+    from miniature.runs import check_writable_dir
 
+    if Path(args.run_dir).is_dir():  # a missing one is reported by build_report
+        check_writable_dir(args.run_dir, "run folder", "copy it somewhere writable and rebuild there", create=False)
     report = build_report(args.run_dir)
     print(f"report: {report.paths['html']}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line, as every other error, exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"miniature: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="miniature", description="Does a compressed model behave like a "
+    p = _Parser(prog="miniature", description="Does a compressed model behave like a "
                                 "miniature of the large one? Compare models' behaviour side by side.")
     p.add_argument("--version", action="version", version=f"miniature {__version__}")
     sub = p.add_subparsers(dest="verb", required=True)
@@ -167,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gold", required=True, help="SQuAD v2 .json or .jsonl gold file")
     s.add_argument("--predictions", required=True, help="JSON {id: answer text}, '' for no answer")
     s.add_argument("--na-probs", help="JSON {id: no-answer probability} (adds best_exact/best_f1)")
-    s.add_argument("--na-prob-thresh", type=float, default=1.0, help="no-answer threshold (default 1.0)")
+    s.add_argument("--na-prob-thresh", type=_share, default=1.0, help="no-answer threshold (default 1.0)")
     s.add_argument("--out", help="where to write the figures (default: PREDICTIONS.scores.json)")
     s.set_defaults(func=_cmd_score)
 
@@ -175,8 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True, help="registered name, local folder or hub id")
     s.add_argument("--data", required=True, help="SQuAD v2 .json/.jsonl file, squad_v2 or a hub id")
     s.add_argument("--split", default="validation", help="split of a hub dataset (default validation)")
-    s.add_argument("--limit", type=int, help="first N questions only")
-    s.add_argument("--batch-size", type=int, help="prediction batch size (default 64)")
+    s.add_argument("--limit", type=_positive, help="first N questions only")
+    s.add_argument("--batch-size", type=_positive, help="prediction batch size (default 64)")
     s.add_argument("--out", required=True, help="folder for predictions.json and na_probs.json")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_predict)
@@ -202,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--after", nargs="+", metavar="A.npy",
                    help="with --embeddings: the fine-tuned models' .npy files (then --embeddings are 'before')")
     s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
-    s.add_argument("--ks", type=int, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
-    s.add_argument("--table-k", type=int, help="the K of the pairwise table (default 10, the paper's)")
+    s.add_argument("--ks", type=_positive, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
+    s.add_argument("--table-k", type=_positive, help="the K of the pairwise table (default 10, the paper's)")
     s.add_argument("--backend", choices=["auto", "faiss", "numpy"], help="neighbour search (default: auto)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set representation.pooling=mean (repeatable)")
@@ -219,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--val", nargs="+", metavar="A.npy", help="with --bank: held-out in-distribution features, per model")
     s.add_argument("--test", nargs="+", metavar="A.npy", help="with --bank: test features (the same points), per model")
     s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
-    s.add_argument("--k", type=int, help="the K of the table (default 10, the paper's)")
-    s.add_argument("--ks", type=int, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
+    s.add_argument("--k", type=_positive, help="the K of the table (default 10, the paper's)")
+    s.add_argument("--ks", type=_positive, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
     s.add_argument("--tpr", type=float, help="share of validation points kept in-distribution (default 0.95)")
     s.add_argument("--alpha", type=float, help="random share of the bank kept (default 1)")
     s.add_argument("--index", choices=["exact", "ivf", "hnsw"], help="bank index (default exact)")
@@ -243,7 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return e.code if isinstance(e.code, int) else 2
     try:
         args.func(args)
     except MiniatureError as e:
@@ -252,6 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("miniature: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a file the checks up front could not foresee (disk full, a name too long)
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"miniature: error: {e.strerror or e}{where}; check the path, its permissions and free space",
+              file=sys.stderr)
+        return 2
     return 0
 
 

@@ -291,8 +291,15 @@ class StudyConfig(_Strict):
         return [{"name": m} if isinstance(m, str) else m for m in v] if isinstance(v, list) else v
 
 
-def _parse_scalar(text: str) -> Any:
-    return yaml.safe_load(text) if text.strip() else ""
+def _parse_scalar(text: str, key: str) -> Any:
+    if not text.strip():
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        why = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"--set {key}={text}: the value is not valid YAML ({why}); quote it, "
+                          f"e.g. --set '{key}=\"{text}\"'") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -304,6 +311,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, value = item.split("=", 1)
         node: Any = raw
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set {item!r}: the key has an empty part; write key.path=value, e.g. qa.epochs=1")
         for depth, p in enumerate(parts):
             last = depth == len(parts) - 1
             where = ".".join(parts[: depth + 1])
@@ -317,7 +326,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             elif not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])!r} is not a section")
             if last:
-                node[p] = _parse_scalar(value)
+                node[p] = _parse_scalar(value, key.strip())
             else:
                 if isinstance(node, dict) and node.get(p) is None:
                     node[p] = {}
@@ -325,7 +334,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def _describe(e: ValidationError) -> str:
+def describe_validation(e: ValidationError) -> str:
     err = e.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "config"
     if err["type"] == "extra_forbidden":
@@ -340,7 +349,7 @@ def parse_config(raw: dict[str, Any]) -> StudyConfig:
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_describe(e)) from None
+        raise ConfigError(describe_validation(e)) from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:

@@ -55,6 +55,7 @@ def latency_ms(model: Any, inputs: Sequence[dict[str, list[int]]], warmup: int =
     device = next(iter(model.parameters()), torch.empty(0)).device
     model.eval()
     times = []
+    warmup = min(warmup, max(0, len(inputs) - 1))  # one input: timed, not only warmed up
     with torch.inference_mode():
         for n, row in enumerate(list(inputs[:warmup]) + list(inputs)):
             batch = {k: torch.tensor([v], device=device) for k, v in row.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -63,11 +64,49 @@ def read_json_file(path: str | Path) -> Any:
         raise DataError(f"{path}: not UTF-8 text") from None
 
 
+def temp_prefix(name: str) -> str:
+    """The start of a temporary's name beside `name`: hidden, and tagged with this process's id,
+    so that a later run can tell one a killed process left (`sweep_stale_temps`)."""
+    return f".{name}.pid{os.getpid()}."
+
+
+_TEMP = re.compile(r"^\..+\.pid(\d+)\..*\.tmp(\.npy)?$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
+
+
+def sweep_stale_temps(root: str | Path) -> list[Path]:
+    """Delete the temporaries under `root` whose process is gone (a `kill -9` mid-write leaves
+    them; they are never taken as finished, but they take room). Returns what was removed."""
+    removed: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            m = _TEMP.match(name)
+            if m is None or _alive(int(m.group(1))):
+                continue
+            path = Path(folder) / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                dirs.remove(name)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -93,7 +132,7 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     """Yield a scratch folder beside `final`; rename it to `final` only if the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(final.name), suffix=".tmp", dir=final.parent))
     try:
         yield tmp
         if final.exists():
@@ -102,6 +141,48 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable_dir(folder: str | Path, what: str, fix: str, create: bool = True) -> None:
+    """`folder` must be creatable and writable before any work starts; else a one-line error
+    naming `what` it is and how to `fix` it. With `create` False nothing is made: the nearest
+    existing folder on the way must be writable."""
+    from miniature.exceptions import ConfigError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {folder} is a file, not a folder; {fix}")
+    if not create:
+        near = folder.absolute()
+        while not near.exists():
+            near = near.parent
+        if not near.is_dir():
+            raise ConfigError(f"{what} {folder} cannot be made: {near} is a file; {fix}")
+        if not os.access(near, os.W_OK | os.X_OK):
+            raise ConfigError(f"{what} {folder} is not writable ({near} is read-only to this user); {fix}")
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{what} {folder} is not writable ({e.strerror or e}); {fix}") from None
+
+
+def file_stems(names: list[str], limit: int = 100) -> list[str]:
+    """File names for model labels, one each, distinct: characters other than letters, digits and
+    . _ + - become _, no leading dot, at most `limit` characters (a hub id's owner/name stays one
+    file, never a folder or a path outside the output folder)."""
+    stems: list[str] = []
+    for name in names:
+        stem = re.sub(r"[^\w.+-]", "_", name).lstrip(".")[:limit] or "model"
+        base, n = stem, 1
+        while stem in stems:
+            n += 1
+            stem = f"{base[: limit - 1 - len(str(n))]}-{n}"
+        stems.append(stem)
+    return stems
 
 
 def git_commit() -> str | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from miniature.runs import (
     Ledger,
     atomic_dir,
     atomic_write_json,
+    check_writable_dir,
     computing,
     content_key,
     format_seconds,
@@ -29,7 +28,9 @@ from miniature.runs import (
     read_json_file,
     recording,
     reused,
+    sweep_stale_temps,
 )
+from miniature.tasks.classification import check_labels
 from miniature.zoo import resolve_model
 
 DONE = "miniature.json"  # written last into a characteristic's finished folder, with its input key
@@ -83,15 +84,10 @@ class StudyResult:
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """The run folder must be creatable and writable before any work starts."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=run_dir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise ConfigError(f"run folder {run_dir} is not writable ({e.strerror or e}); "
-                          "choose another with --set run_dir=PATH") from None
+    """The run folder must be creatable and writable before any work starts; temporaries that
+    killed runs left in it are removed."""
+    check_writable_dir(run_dir, "run folder", "choose another with --set run_dir=PATH")
+    sweep_stale_temps(run_dir)
 
 
 def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
@@ -123,9 +119,13 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
                                                   cfg.distribution.test_limit))
     if "adversarial" in chars:
         resolve_model(cfg.adversarial.attack_model)
-        note("adversarial.test", load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split))
-        if any(not m.classifier for m in cfg.models):
-            note("adversarial.train", load_text_dataset(cfg.adversarial.train, cfg.adversarial.train_split))
+        test = load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split)
+        note("adversarial.test", test)
+        trained = [m.display for m in cfg.models if not m.classifier]
+        if trained:
+            train = load_text_dataset(cfg.adversarial.train, cfg.adversarial.train_split)
+            note("adversarial.train", train)
+            check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
     check_ks(cfg)
     check_run_dir(Path(cfg.run_dir))
     return datasets

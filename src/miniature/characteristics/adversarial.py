@@ -23,6 +23,7 @@ from miniature.runs import (
     atomic_write_text,
     computing,
     content_key,
+    file_stems,
     meta_block,
     read_json_file,
     reused,
@@ -104,9 +105,9 @@ class AdversarialResult:
                 paths[f"{stem}_{key}"] = p
         paths["sets"] = atomic_write_json(out / "attacked_sets.json", {
             "meta": meta, "n": len(self.targets[0][1]), "sets": {n: sorted(self.succeeded(n)) for n in self.names}})
-        for name, results in self.targets:
+        for (name, results), stem in zip(self.targets, file_stems([n for n, _ in self.targets])):
             lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
-            paths[f"examples_{name}"] = atomic_write_text(out / "adversarial_examples" / f"{name}.jsonl", lines)
+            paths[f"examples_{name}"] = atomic_write_text(out / "adversarial_examples" / f"{stem}.jsonl", lines)
         return paths
 
 
@@ -192,9 +193,9 @@ def _attack(run: RunDir, name: str, key: str, final: Path, examples: Sequence[Pr
     done = _read_partial(work)
     todo = [ex for ex in kept if ex.id not in done]
     work.parent.mkdir(parents=True, exist_ok=True)
-    with open(work, "w", encoding="utf-8") as f:  # rewritten without any torn line, then appended to
-        f.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in done.values())
-        f.flush()
+    # rewritten without any torn line (atomically: a kill now loses nothing), then appended to
+    atomic_write_text(work, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in done.values()))
+    with open(work, "a", encoding="utf-8") as f:
 
         def save(r: AttackResult) -> None:
             f.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")

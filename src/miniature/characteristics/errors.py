@@ -10,7 +10,7 @@ from miniature.agreement import SetPair, pairwise_sets
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
 from miniature.report.tables import to_markdown, write_table
-from miniature.runs import atomic_write_json, content_key, meta_block, read_json_file
+from miniature.runs import atomic_write_json, content_key, file_stems, meta_block, read_json_file
 from miniature.scoring import error_ids
 
 COLUMNS = ["model_i", "model_j", "jaccard", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
@@ -116,8 +116,8 @@ class ErrorsResult:
     def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
         """Write errors.md/.csv/.json and every error set under `out_dir`."""
         out = Path(out_dir)
-        for s in self.sets:
-            atomic_write_json(out / "error_sets" / f"{s.name}.json", s.to_json(meta))
+        for s, stem in zip(self.sets, file_stems([s.name for s in self.sets])):
+            atomic_write_json(out / "error_sets" / f"{stem}.json", s.to_json(meta))
         sets_info = [
             {"name": s.name, "errors": len(s.ids), "n_questions": s.n_questions, "source": s.source}
             for s in self.sets

@@ -75,7 +75,11 @@ def load_embeddings(path: str | Path, min_points: int = 2) -> np.ndarray:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise DataError(f"{path}: not a readable .npy array ({str(e).splitlines()[0]})") from None
+        why = "it holds Python objects" if "allow_pickle" in str(e) else str(e).splitlines()[0]
+        raise DataError(f"{path}: not a readable .npy array ({why}); save a 2-D float array with numpy.save") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        raise DataError(f"{path}: an .npz archive of {len(arr.files)} arrays, not one .npy array; save each "
+                        "model's (points x dims) array with numpy.save")
     check_embeddings(arr, str(path), min_points=min_points)
     return arr
 

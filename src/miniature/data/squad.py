@@ -174,7 +174,10 @@ def read_jsonl(path: str | Path) -> QADataset:
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
             where = f"{path}: line {n}"
-            context = _field(row, "context", where) if isinstance(row, Mapping) else None
+            if not isinstance(row, Mapping):
+                raise DataError(f"{where} is a JSON {type(row).__name__}, not an object; write one "
+                                "{id, question, context, answers} object a line")
+            context = _field(row, "context", where)
             examples.append(_example(row, context, str(row.get("title", "")), where))
     return make_dataset(examples, str(path))
 

@@ -74,6 +74,8 @@ def _label(value: Any, where: str) -> int:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
+    if value is None or value == "":
+        raise DataError(f"{where}: the label is missing; give every example a class index (0, 1, ...)")
     raise DataError(f"{where}: label {value!r} is not a class index (0, 1, ...)")
 
 
@@ -84,7 +86,9 @@ def _example(row: Mapping[str, Any], default_id: str, where: str) -> TextExample
         if key not in row:
             raise DataError(f"{where}: missing field {key!r}; every example needs 'text' and 'label'")
     text = row["text"]
-    if not isinstance(text, str) or not text.split():
+    if not isinstance(text, str):
+        raise DataError(f"{where}: text is a {type(text).__name__} ({text!r:.40}), not a string; quote it")
+    if not text.split():
         raise DataError(f"{where}: empty text; remove the example or give it words")
     return TextExample(str(row.get("id", default_id)), text, _label(row["label"], where))
 
@@ -105,7 +109,7 @@ def make_text_dataset(examples: Iterable[TextExample], source: str) -> TextDatas
 
 def read_text_jsonl(path: Path) -> TextDataset:
     examples = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -118,7 +122,7 @@ def read_text_jsonl(path: Path) -> TextDataset:
 
 
 def read_text_csv(path: Path) -> TextDataset:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a BOM, as spreadsheets write, is dropped
         reader = csv.DictReader(f)
         missing = {"text", "label"} - set(reader.fieldnames or [])
         if missing:

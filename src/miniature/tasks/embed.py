@@ -181,10 +181,12 @@ def embed_to_npy(path: str | Path, model: Any, tokenizer: Any, encoded: Encoded,
     import os
     import tempfile
 
+    from miniature.runs import temp_prefix
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dims = int(getattr(encoder_of(model).config, "hidden_size", 0) or model.config.d_model)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npy", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp.npy", dir=path.parent)
     os.close(fd)
     try:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(encoded), dims))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -156,12 +158,30 @@ class _Rows:
         return self.rows[i]
 
 
+def last_complete_checkpoint(work: Path) -> str | None:
+    """The newest Trainer checkpoint in `work` that was written to the end, or None.
+
+    The Trainer writes `checkpoint-N` under its final name and its `trainer_state.json` last, so a
+    kill mid-save leaves a folder without a readable one. Such folders are deleted (they are
+    scratch), and training resumes from the newest whole one, or from the start."""
+    if not work.is_dir():
+        return None
+    found = sorted((int(m.group(1)), p) for p in work.iterdir()
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    for _, folder in reversed(found):
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
+            return str(folder)
+        except (OSError, ValueError, KeyError, TypeError):
+            shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
 def train_and_save(model: Any, tokenizer: Any, features: list[dict[str, Any]], cfg: TrainKnobs, work: Path,
                    final: Path, done: dict[str, Any], progress: bool = False, save_steps: int = 500) -> None:
     """Train with the HF Trainer, resuming from the last checkpoint in `work`, then save model,
     tokenizer and the `done` record into `final` atomically and drop the scratch folder."""
     from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     args = TrainingArguments(
         output_dir=str(work),
@@ -188,8 +208,7 @@ def train_and_save(model: Any, tokenizer: Any, features: list[dict[str, Any]], c
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
     if not progress:
         trainer.remove_callback(PrinterCallback)
-    last = get_last_checkpoint(str(work)) if work.is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=last_complete_checkpoint(work))
     with atomic_dir(final) as tmp:
         trainer.save_model(str(tmp))
         tokenizer.save_pretrained(str(tmp))
