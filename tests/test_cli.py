@@ -234,3 +234,15 @@ def test_an_unforeseen_os_error_is_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "_cmd_list", full_disk)
     _fail(capsys, ["list", "models"], "No space left on device (/data/x.json)")
+
+
+def test_all_zero_points_and_names_with_a_config(tmp_path, capsys):
+    x = np.random.default_rng(3).normal(size=(30, 4))
+    x[11] = 0.0
+    a, z = tmp_path / "a.npy", tmp_path / "z.npy"
+    np.save(a, np.random.default_rng(4).normal(size=(30, 4)))
+    np.save(z, x)
+    _fail(capsys, ["representation", "--embeddings", str(a), str(z)], "point 11 is all zeros")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"models: [minilm]\nrun_dir: {tmp_path / 'run'}\ncharacteristics: [errors]\n")
+    _fail(capsys, ["errors", "--config", str(cfg), "--names", "x"], "named by their `label`")

@@ -72,6 +72,10 @@ SCORE_COLUMNS = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exa
 CPU_SEARCH_BATCH = 16  # substitutes a forward pass on CPU (see AdversarialConfig.search_batch)
 
 
+NAMES_WITH_CONFIG = ("--names labels --predictions or --error-sets files; a config's models are named by their "
+                     "`label` (--set models.0.label=NAME)")
+
+
 def generate_data(cfg: StudyConfig) -> None:
     """Write the config's generated data (its `generate:` section, the quickstart's) unless the
     files are there already with the same seed and scale."""
@@ -159,6 +163,8 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
     if modes != 1:
         raise ConfigError("give exactly one of a config, --predictions or --error-sets")
     inputs = list(predictions or error_sets)
+    if names and config is not None:
+        raise ConfigError(NAMES_WITH_CONFIG)
     if names and len(names) != len(inputs):
         raise ConfigError(f"--names gives {len(names)} names for {len(inputs)} inputs")
     labels = list(names) or [Path(p).stem if Path(p).stem != "predictions" else Path(p).parent.name

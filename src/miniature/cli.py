@@ -108,6 +108,10 @@ def _cmd_errors(args: argparse.Namespace) -> None:
     from miniature.config import load_config
 
     _set_needs_config(args)
+    if args.config and args.names:
+        from miniature.api import NAMES_WITH_CONFIG
+
+        raise ConfigError(NAMES_WITH_CONFIG)
     config = _preflight(load_config(args.config, args.set), "errors") if args.config else None
     out = _out_folder(args, Path(config.run_dir) / "errors" if config else Path("miniature-errors"))
     result = errors(config, predictions=args.predictions or (), gold=args.gold,

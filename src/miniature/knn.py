@@ -27,7 +27,8 @@ TOL_FACTOR = 4.0
 
 
 def check_embeddings(x: np.ndarray, name: str = "embeddings", chunk: int = 65536, min_points: int = 2) -> None:
-    """Refuse what no neighbour search can use: not 2-D, too few points, NaN or infinite values."""
+    """Refuse what no neighbour search can use: not 2-D, too few points, NaN or infinite values,
+    all-zero rows (no direction, so no cosine similarity)."""
     if x.ndim != 2:
         raise DataError(f"{name}: embeddings must be a 2-D array (points x dimensions), got shape {x.shape}")
     if x.shape[0] < min_points or x.shape[1] < 1:
@@ -40,6 +41,11 @@ def check_embeddings(x: np.ndarray, name: str = "embeddings", chunk: int = 65536
         if not np.isfinite(part).all():
             row = s + int(np.argwhere(~np.isfinite(part))[0][0])
             raise DataError(f"{name}: point {row} has a NaN or infinite value; drop it or fix the model's output")
+        zero = ~part.any(axis=1)
+        if zero.any():
+            row = s + int(np.flatnonzero(zero)[0])
+            raise DataError(f"{name}: point {row} is all zeros, so its cosine similarity to anything is undefined; "
+                            "drop it or fix the model's output")
 
 
 def normalize(x: np.ndarray, chunk: int = 65536) -> np.ndarray:

@@ -192,7 +192,8 @@ def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head:
     if require_head and info.get("missing_keys"):
         raise ModelError(
             f"model {spec.name!r} has no trained question-answering head "
-            f"(missing {min(info['missing_keys'])}); fine-tune it first with a config"
+            f"(missing {min(info['missing_keys'])}); fine-tune it first with a config (a config entry "
+            "marked `finetuned: true` must be a QA checkpoint: drop the flag to fine-tune it)"
         )
     return model
 
