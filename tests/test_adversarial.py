@@ -247,6 +247,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path, minilm_tokenizer, capsys):
     msg = err(_config(tmp_path, trained, data, test=str(five)))
     assert "label 5" in msg and "'m' has 2 classes" in msg
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "work").exists()
+    # `classifier: true` on a bare encoder (MiniLM is saved as BertModel): refused from its config,
+    # before the model listed first is fine-tuned
+    msg = err(_config(tmp_path, [*trained, {"name": "minilm", "label": "enc", "classifier": True}], data))
+    assert "saved as BertModel, not a text classifier" in msg and "drop `classifier: true`" in msg
+    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "work").exists()
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from miniature.runs import (
     sweep_stale_temps,
 )
 from miniature.tasks.classification import check_labels
-from miniature.zoo import resolve_model
+from miniature.zoo import check_classifier_config, resolve_model
 
 DONE = "miniature.json"  # written last into a characteristic's finished folder, with its input key
 
@@ -119,6 +119,9 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
                                                   cfg.distribution.test_limit))
     if "adversarial" in chars:
         resolve_model(cfg.adversarial.attack_model)
+        for m, spec in zip(cfg.models, specs):
+            if m.classifier:
+                check_classifier_config(spec)
         test = load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split)
         note("adversarial.test", test)
         trained = [m.display for m in cfg.models if not m.classifier]

@@ -241,6 +241,23 @@ def load_classifier(spec: ModelSpec, path: str | Path | None = None, num_labels:
     return model
 
 
+def check_classifier_config(spec: ModelSpec) -> None:
+    """A model marked `classifier: true` whose config names its architecture must be a sequence
+    classifier; read from its config alone (a second), so a QA checkpoint or a bare encoder is
+    refused before anything is trained. Without `architectures` the weights decide, later."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(spec.source, revision=spec.revision,
+                                            trust_remote_code=spec.trust_remote_code)
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
+        raise _load_error(spec, e) from None
+    archs = list(getattr(config, "architectures", None) or [])
+    if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
+        raise ModelError(f"model {spec.name!r} is marked `classifier: true` but is saved as {archs[0]}, not a "
+                         "text classifier; drop `classifier: true` to fine-tune it on adversarial.train")
+
+
 def skeleton(spec: ModelSpec) -> Any:
     """The spec's base model built from its config alone on the meta device: its architecture,
     no weights read or memory allocated (for checking a compression recipe before any work)."""
