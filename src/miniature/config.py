@@ -334,7 +334,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def describe_validation(e: ValidationError) -> str:
+def _describe(e: ValidationError) -> str:
     err = e.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "config"
     if err["type"] == "extra_forbidden":
@@ -349,7 +349,7 @@ def parse_config(raw: dict[str, Any]) -> StudyConfig:
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(describe_validation(e)) from None
+        raise ConfigError(_describe(e)) from None
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:

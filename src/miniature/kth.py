@@ -64,7 +64,8 @@ def ranking_space(xb: np.ndarray, xq: np.ndarray, bn: np.ndarray, qn: np.ndarray
     c = sqrt(Q B / 2) (Q, B the largest centred norms) minimises the norms' product, to
     Q B + B^2 / 2. Both centred rows are rounded to float32 once, which moves a key by at most
     3 u (|q - mu| B + B^2): twice that is the slack. Rows are padded with zeros to a multiple
-    of 16 coordinates (GEMM kernels prefer it; zeros add nothing).
+    of 16 coordinates, whole 32-byte bfloat16 vectors (zeros add nothing to a product; measured
+    on this CPU, 400 coordinates multiply as fast as 385, so the padding neither helps nor costs).
     """
     b_norm = float(np.sqrt(bn.max()))
     spread = float(bn.max() - bn.min()) / 2
