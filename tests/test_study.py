@@ -200,6 +200,9 @@ def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
         (derived("distil", {"layers": 2}), "model 'v': distil.layers is 2 but the teacher has 2 layers"),
         (derived("heads", {"share": 1.0}), "model 'v': heads.share"),
         (derived("int8", {"bits": 4}), "model 'v': unknown int8 parameter 'bits'"),
+        # a model given as fine-tuned for QA that is a bare encoder: refused before the first is trained
+        ({"models": [base["models"][0], {"name": str(tiny_model("bert", 1)), "finetuned": True}]},
+         "is marked `finetuned: true` but is saved as BertModel, not a question-answering model"),
         # a K sweep larger than the points searched (30 dev points, a bank of 40)
         ({"representation": {"ks": [1, 30]}}, "representation: K=30 needs more than 30 dev points"),
         ({"distribution": {**base["distribution"], "k": 41}}, "distribution: K=41 needs at least 41 bank points"),

@@ -59,3 +59,81 @@ def test_minilm_offline_and_layer_cut():
 def test_missing_folder_config(tmp_path):
     with pytest.raises(ModelError, match="no config.json"):
         resolve_model(str(tmp_path))
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "t5"])
+@pytest.mark.parametrize("task", ["qa", "classifier"])
+def test_head_weight_names_are_what_loading_a_bare_encoder_initialises(tiny_model, family, task):
+    """The head read from the config on the meta device equals the weights transformers reports
+    missing (freshly initialised) when the family's bare encoder is loaded into the task's class."""
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    from miniature.zoo import head_weight_names
+
+    folder = tiny_model(family)
+    cls = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
+    _, info = cls.from_pretrained(str(folder), output_loading_info=True)
+    assert head_weight_names(AutoConfig.from_pretrained(folder), task) == sorted(info["missing_keys"])
+
+
+def _saved(folder, model, tokenizer, safe: bool = True, drop: str | None = None, architectures: bool = True):
+    """`model` saved to `folder` as safetensors or a pickled state dict, `drop`'s weights left out."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    state = {k: v.contiguous() for k, v in model.state_dict().items() if not (drop and k.startswith(drop))}
+    (folder / "model.safetensors").unlink()
+    if safe:
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        torch.save(state, folder / "pytorch_model.bin")
+    if not architectures:
+        config = json.loads((folder / "config.json").read_text())
+        del config["architectures"]
+        (folder / "config.json").write_text(json.dumps(config))
+    return resolve_model(str(folder))
+
+
+def test_given_heads_are_checked_from_config_and_weight_names(tmp_path, minilm_tokenizer):
+    from transformers import BertConfig, BertForQuestionAnswering, BertForSequenceClassification
+
+    from miniature.zoo import check_given_head, load_classifier
+
+    cfg = BertConfig(vocab_size=len(minilm_tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32)
+    qa, clf = BertForQuestionAnswering(cfg), BertForSequenceClassification(cfg)
+    good_qa = _saved(tmp_path / "qa", qa, minilm_tokenizer)
+    good_clf = _saved(tmp_path / "clf", clf, minilm_tokenizer, safe=False)
+    check_given_head(good_qa, "qa")
+    check_given_head(good_clf, "classifier")
+    # the other task's checkpoint: its config says what it is
+    with pytest.raises(ModelError, match="saved as BertForSequenceClassification, not a question-answering model"):
+        check_given_head(good_clf, "qa")
+    with pytest.raises(ModelError, match=r"saved as BertForQuestionAnswering, not a text classifier; drop `classifier"):
+        check_given_head(good_qa, "classifier")
+    # the right class named, the head's weights absent (safetensors header, pickle index, shard index)
+    for name, safe in (("headless-st", True), ("headless-bin", False)):
+        spec = _saved(tmp_path / name, clf, minilm_tokenizer, safe=safe, drop="classifier.")
+        file = "model.safetensors" if safe else "pytorch_model.bin"
+        with pytest.raises(ModelError, match=rf"no classifier.bias in {file}\); drop `classifier: true`"):
+            check_given_head(spec, "classifier")
+        with pytest.raises(ModelError, match="no trained classification head"):  # what loading would find, later
+            load_classifier(spec, require_head=True)
+    spec = _saved(tmp_path / "no-arch", qa, minilm_tokenizer, drop="qa_outputs.", architectures=False)
+    with pytest.raises(ModelError, match=r"marked `finetuned: true`.*no qa_outputs.bias.*data.train"):
+        check_given_head(spec, "qa")
+    import json
+
+    (tmp_path / "no-arch" / "model.safetensors.index.json").write_text(json.dumps(
+        {"weight_map": {"bert.embeddings.word_embeddings.weight": "a", "qa_outputs.weight": "a",
+                        "qa_outputs.bias": "a"}}))
+    (tmp_path / "no-arch" / "model.safetensors").unlink()
+    check_given_head(resolve_model(str(tmp_path / "no-arch")), "qa")
+    # a truncated checkpoint is one line, not a traceback
+    (tmp_path / "qa" / "model.safetensors").write_bytes(b"\x10\x00")
+    with pytest.raises(ModelError, match="could not load model"):
+        check_given_head(resolve_model(str(tmp_path / "qa")), "qa")

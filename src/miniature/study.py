@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from miniature import api
-from miniature.checkpoints import check_derivations
+from miniature.checkpoints import check_derivations, source_index
 from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
 from miniature.data.text import load_text_dataset
@@ -31,7 +31,7 @@ from miniature.runs import (
     sweep_stale_temps,
 )
 from miniature.tasks.classification import check_labels
-from miniature.zoo import check_classifier_config, resolve_model
+from miniature.zoo import check_given_head, resolve_model
 
 DONE = "miniature.json"  # written last into a characteristic's finished folder, with its input key
 
@@ -111,6 +111,10 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
                           "'distribution' out of characteristics")
     qa_chars = chars & {"errors", "representation", "distribution"}
     if qa_chars:
+        heads_needed = {source_index(cfg, i) for i, m in enumerate(cfg.models) if m.derived}  # teachers
+        for i, (m, spec) in enumerate(zip(cfg.models, specs)):
+            if m.finetuned and ("errors" in chars or i in heads_needed):
+                check_given_head(spec, "qa")
         note("data.dev", load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit))
         if any(not m.finetuned for m in cfg.models) or "distribution" in chars:
             note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
@@ -121,7 +125,7 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
         resolve_model(cfg.adversarial.attack_model)
         for m, spec in zip(cfg.models, specs):
             if m.classifier:
-                check_classifier_config(spec)
+                check_given_head(spec, "classifier")
         test = load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split)
         note("adversarial.test", test)
         trained = [m.display for m in cfg.models if not m.classifier]

@@ -241,10 +241,44 @@ def load_classifier(spec: ModelSpec, path: str | Path | None = None, num_labels:
     return model
 
 
-def check_classifier_config(spec: ModelSpec) -> None:
-    """A model marked `classifier: true` whose config names its architecture must be a sequence
-    classifier; read from its config alone (a second), so a QA checkpoint or a bare encoder is
-    refused before anything is trained. Without `architectures` the weights decide, later."""
+# A model used as given for a task: the flag that says so, what the task's checkpoints are saved as,
+# what that is in words, and the training data that dropping the flag fine-tunes it on.
+GIVEN_HEADS: dict[str, tuple[str, str, str, str]] = {
+    "qa": ("finetuned: true", "ForQuestionAnswering", "a question-answering model", "data.train"),
+    "classifier": ("classifier: true", "ForSequenceClassification", "a text classifier", "adversarial.train"),
+}
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def check_given_head(spec: ModelSpec, task: str) -> None:
+    """A model marked as already fine-tuned for `task` ("qa": `finetuned: true`; "classifier":
+    `classifier: true`) must hold that task's trained head. Read from its config and the weight
+    names in its checkpoint's header (a second, no tensor loaded), so a bare encoder or the other
+    task's checkpoint is refused before anything is trained. Where the weights are not on this
+    machine (a hub id not in the cache) loading decides, at the model's turn."""
+    if spec.is_local and is_derived(spec.source):
+        return
+    flag, suffix, what, train = GIVEN_HEADS[task]
+    drop = f"drop `{flag}` to fine-tune it on {train}"
+    config = _config(spec)
+    archs = list(getattr(config, "architectures", None) or [])
+    if archs and not any(a.endswith(suffix) for a in archs):
+        raise ModelError(f"model {spec.name!r} is marked `{flag}` but is saved as {archs[0]}, not {what}; {drop}")
+    file = _weight_file(spec)
+    if file is None:
+        return
+    try:
+        names = checkpoint_weight_names(file)
+    except Exception as e:  # noqa: BLE001 - an unreadable checkpoint is one line
+        raise _load_error(spec, e) from None
+    missing = [k for k in head_weight_names(config, task, spec.trust_remote_code) if k not in names]
+    if missing:
+        raise ModelError(f"model {spec.name!r} is marked `{flag}` but its weights have no trained head for it "
+                         f"(no {missing[0]} in {file.name}); {drop}")
+
+
+def _config(spec: ModelSpec) -> Any:
+    """The spec's config with its overrides applied; one line on failure."""
     from transformers import AutoConfig
 
     try:
@@ -252,23 +286,71 @@ def check_classifier_config(spec: ModelSpec) -> None:
                                             trust_remote_code=spec.trust_remote_code)
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
         raise _load_error(spec, e) from None
-    archs = list(getattr(config, "architectures", None) or [])
-    if archs and not any(a.endswith("ForSequenceClassification") for a in archs):
-        raise ModelError(f"model {spec.name!r} is marked `classifier: true` but is saved as {archs[0]}, not a "
-                         "text classifier; drop `classifier: true` to fine-tune it on adversarial.train")
+    for key, value in spec.config_overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def _weight_file(spec: ModelSpec) -> Path | None:
+    """The spec's checkpoint file (or its shard index), in its folder or the hub cache; None where
+    it is not on this machine."""
+    for name in WEIGHT_FILES:
+        if spec.is_local:
+            path = Path(spec.source) / name
+            if path.is_file():
+                return path
+            continue
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(spec.source, name, revision=spec.revision)
+        if isinstance(hit, str):
+            return Path(hit)
+    return None
+
+
+def checkpoint_weight_names(path: Path) -> set[str]:
+    """The weight names a checkpoint file holds, from its header (safetensors), its shard index
+    (`*.index.json`) or its pickle's index (memory-mapped, no tensor read)."""
+    if path.name.endswith(".index.json"):
+        import json
+
+        return set(json.loads(path.read_text())["weight_map"])
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            return set(f.keys())
+    import torch
+
+    return set(torch.load(path, map_location="meta", weights_only=True, mmap=True))
+
+
+def head_weight_names(config: Any, task: str, trust_remote_code: bool = False) -> list[str]:
+    """The weights `task`'s model class adds to the base model of `config` (BERT: qa_outputs.* or
+    classifier.*; DistilBERT also pre_classifier.*; T5: classification_head.*), built on the meta
+    device from the config alone; none where the family has no such class (loading says so)."""
+    import torch
+    from transformers import AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    cls = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
+    try:
+        with torch.device("meta"):
+            model = cls.from_config(config, trust_remote_code=trust_remote_code)
+            base = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+    except Exception:  # noqa: BLE001 - no such head class: the loader's own message comes at load time
+        return []
+    base_keys, prefix = set(base.state_dict()), model.base_model_prefix + "."
+    return sorted(k for k in model.state_dict() if k not in base_keys and k.removeprefix(prefix) not in base_keys)
 
 
 def skeleton(spec: ModelSpec) -> Any:
     """The spec's base model built from its config alone on the meta device: its architecture,
     no weights read or memory allocated (for checking a compression recipe before any work)."""
     import torch
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
+    config = _config(spec)
     try:
-        config = AutoConfig.from_pretrained(spec.source, revision=spec.revision,
-                                            trust_remote_code=spec.trust_remote_code)
-        for key, value in spec.config_overrides.items():
-            setattr(config, key, value)
         with torch.device("meta"):
             return AutoModel.from_config(config, trust_remote_code=spec.trust_remote_code)
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
