@@ -66,7 +66,11 @@ def test_missing_folder_config(tmp_path):
 def test_head_weight_names_are_what_loading_a_bare_encoder_initialises(tiny_model, family, task):
     """The head read from the config on the meta device equals the weights transformers reports
     missing (freshly initialised) when the family's bare encoder is loaded into the task's class."""
-    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+    from transformers import (
+        AutoConfig,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+    )
 
     from miniature.zoo import head_weight_names
 

@@ -330,7 +330,11 @@ def head_weight_names(config: Any, task: str, trust_remote_code: bool = False) -
     classifier.*; DistilBERT also pre_classifier.*; T5: classification_head.*), built on the meta
     device from the config alone; none where the family has no such class (loading says so)."""
     import torch
-    from transformers import AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModel,
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+    )
 
     cls = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
     try:
