@@ -246,3 +246,23 @@ def test_all_zero_points_and_names_with_a_config(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"models: [minilm]\nrun_dir: {tmp_path / 'run'}\ncharacteristics: [errors]\n")
     _fail(capsys, ["errors", "--config", str(cfg), "--names", "x"], "named by their `label`")
+
+
+def test_a_command_failing_while_writing_leaves_its_out_folder_as_it_was(tmp_path, capsys, monkeypatch):
+    need_shared(PAPER_SETS)
+    import miniature.characteristics.errors as errors_module
+
+    out = tmp_path / "o"
+    args = ["errors", "--error-sets", str(PAPER_SETS / "bert_large.json"), str(PAPER_SETS / "bert_base.json"),
+            "--names", "large", "base", "--out", str(out)]
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(errors_module, "write_table", disk_full)  # after the error sets are written
+    assert main(args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert not out.exists()  # no error_sets/ without errors.md, and no folder it made
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["error_sets", "errors.csv", "errors.json", "errors.md"]

@@ -328,3 +328,38 @@ def test_temporaries_of_killed_processes_are_swept(tmp_path):
     assert not stale_file.exists() and not stale_dir.exists() and ours.exists() and all(p.exists() for p in keep)
     with atomic_dir(tmp_path / "final") as scratch:  # the library's own temporaries carry the tag
         assert scratch.name.startswith(f".final.pid{os.getpid()}.") and scratch.name.endswith(".tmp")
+
+
+def test_outputs_are_written_all_or_none(tmp_path):
+    from miniature.runs import atomic_write_text, write_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "table.md").write_text("last run's")
+
+    def write(stage):
+        return {"table": atomic_write_text(stage / "table.md", "new"),
+                "set": atomic_write_text(stage / "sets" / "a.json", "{}")}
+
+    paths = write_outputs(out, write)
+    assert paths == {"table": out / "table.md", "set": out / "sets" / "a.json"}
+    assert (out / "table.md").read_text() == "new" and (out / "sets" / "a.json").read_text() == "{}"
+    assert sorted(p.name for p in out.iterdir()) == ["sets", "table.md"]  # no staging left
+
+    def fails(stage):
+        atomic_write_text(stage / "table.md", "half")
+        atomic_write_text(stage / "sets" / "b.json", "{}")
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_outputs(out, fails)
+    assert (out / "table.md").read_text() == "new" and sorted(p.name for p in (out / "sets").iterdir()) == ["a.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["sets", "table.md"]
+    # a killed process's staging folder is swept by the next write into the folder
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = out / f".outputs.pid{int(gone.stdout)}.k1.tmp"
+    (stale / "sets").mkdir(parents=True)
+    write_outputs(out, write)
+    assert not stale.exists()
+

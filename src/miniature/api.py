@@ -62,6 +62,7 @@ from miniature.runs import (
     meta_block,
     read_json_file,
     sha256_file,
+    write_outputs,
 )
 from miniature.scoring import squad_v2_scores
 from miniature.tasks.qa import cached_predictions, predict_qa
@@ -123,8 +124,8 @@ def predict(model: str, data: str | Path, out: str | Path, split: str = "validat
     net = to_device(load_qa_model(spec, require_head=True))
     preds, na = predict_qa(net, tokenizer, dataset, cfg, progress)
     out = Path(out)
-    atomic_write_json(out / "predictions.json", preds)
-    atomic_write_json(out / "na_probs.json", na)
+    write_outputs(out, lambda d: {"predictions": atomic_write_json(d / "predictions.json", preds),
+                                  "na_probs": atomic_write_json(d / "na_probs.json", na)})
     return out
 
 
@@ -185,7 +186,7 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
         meta = meta_block(inputs=_inputs_meta(([gold] if gold else []) + inputs))
     result = compare_errors(sets, dev)
     if out is not None:
-        result.write(out, meta)
+        write_outputs(out, lambda d: result.write(d, meta))
     return result
 
 
@@ -197,8 +198,8 @@ def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], QADataset, l
     if out is not None:
         meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
                           dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
-        result.write(out, meta)
-        write_table(out, "scores", scores, meta, SCORE_COLUMNS, digits=2)
+        write_outputs(out, lambda d: {**result.write(d, meta),
+                                      **write_table(d, "scores", scores, meta, SCORE_COLUMNS, digits=2)})
     return result
 
 
@@ -270,7 +271,7 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
     result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
     if out is not None:
-        result.write(out, meta)
+        write_outputs(out, lambda d: result.write(d, meta))
     return result
 
 
@@ -294,9 +295,10 @@ def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, 
     rcfg = cfg.representation
     result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
     if out is not None:
-        result.write(out, meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
-                                     dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
-                                     max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir)))
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                          dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
+                          max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: result.write(d, meta))
     return result
 
 
@@ -389,7 +391,7 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
     meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
     result = _compare_features(features, dcfg, None, progress)
     if out is not None:
-        result.write(out, meta)
+        write_outputs(out, lambda d: result.write(d, meta))
     return result
 
 
@@ -406,10 +408,11 @@ def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], Q
     dcfg = cfg.distribution
     result = _compare_features(features, dcfg, test_ds.ids, progress)
     if out is not None:
-        result.write(out, meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train,
-                                     dev=cfg.data.dev, test=test_ds.source, test_fingerprint=test_ds.fingerprint,
-                                     distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
-                                     run_dir=str(cfg.run_dir)))
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train,
+                          dev=cfg.data.dev, test=test_ds.source, test_fingerprint=test_ds.fingerprint,
+                          distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
+                          run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: result.write(d, meta))
     return result
 
 
@@ -518,7 +521,7 @@ def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str]
         meta = meta_block(models=[m.model_dump() for m in cfg.models], examples=test.source,
                           examples_fingerprint=test.fingerprint, adversarial=cfg.adversarial.model_dump(),
                           classification=cfg.classification.model_dump(), run_dir=str(cfg.run_dir))
-        result.write(out, meta)
+        write_outputs(out, lambda d: result.write(d, meta))
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -83,11 +84,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_temps(root: str | Path) -> list[Path]:
-    """Delete the temporaries under `root` whose process is gone (a `kill -9` mid-write leaves
-    them; they are never taken as finished, but they take room). Returns what was removed."""
+def sweep_stale_temps(root: str | Path, recursive: bool = True) -> list[Path]:
+    """Delete the temporaries under `root` (or, not `recursive`, directly in it) whose process is
+    gone (a `kill -9` mid-write leaves them; they are never taken as finished, but they take room).
+    Returns what was removed."""
     removed: list[Path] = []
     for folder, dirs, files in os.walk(root):
+        if not recursive and Path(folder) != Path(root):
+            break
         for name in [*dirs, *files]:
             m = _TEMP.match(name)
             if m is None or _alive(int(m.group(1))):
@@ -141,6 +145,36 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_outputs(folder: str | Path, write: Callable[[Path], dict[str, Path]]) -> dict[str, Path]:
+    """A command's several output files, all or none: `write` fills a hidden staging folder inside
+    `folder` (returning name -> path, as the writers do); only when it has written everything are
+    the files moved into `folder`, same names and sub-folders, each by an atomic rename. A failure
+    midway leaves `folder` as it was (not there, if it was not); a killed run's staging folder is
+    swept by the next one. Returns the paths where the files now are."""
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(folder, recursive=False)
+    stage = Path(tempfile.mkdtemp(prefix=temp_prefix("outputs"), suffix=".tmp", dir=folder))
+    try:
+        paths = write(stage)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    try:
+        for path in sorted(stage.rglob("*")):
+            if path.is_file():
+                dest = folder / path.relative_to(stage)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest)
+        return {name: folder / Path(p).relative_to(stage) for name, p in paths.items()}
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def check_writable_dir(folder: str | Path, what: str, fix: str, create: bool = True) -> None:

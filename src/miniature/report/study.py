@@ -25,7 +25,7 @@ from miniature.report.collect import RunResults, clean, collect, model_order
 from miniature.report.content import compose, figure_captions
 from miniature.report.render import to_html, to_md
 from miniature.report.tables import write_table
-from miniature.runs import atomic_write_json, atomic_write_text, meta_block
+from miniature.runs import atomic_write_json, atomic_write_text, meta_block, write_outputs
 
 # every figure a report may write; those a run's results do not allow are removed, so none is stale
 FIGURE_NAMES = ("figure1.png", *(f"heatmap_{n}.png" for n in AGREEMENTS), "models_scores.png",
@@ -94,8 +94,6 @@ def write_figures(out: Path, models: Sequence[str], per_model: Sequence[dict], m
          (0.5, "chance"))
     bars("models_attack.png", {"original_accuracy": "before attack", "after_attack_accuracy": "after attack"},
          "Accuracy under BERT-Attack", "accuracy", (0, 1.05), 3)
-    for stale in set(FIGURE_NAMES) - set(paths):
-        (out / stale).unlink(missing_ok=True)
     return paths
 
 
@@ -137,24 +135,33 @@ def build_report(run_dir: str | Path) -> Report:
     matrices = agreements(res, models)
     panels = sweep_panels(res)
     meta = study_meta(res)
-    paths: dict[str, Path] = {}
-    for stem, rows, cols in (("table2", t2, TABLE2_COLUMNS), ("table3", t3, TABLE3_COLUMNS),
-                             ("per_model", per_model, MODEL_COLUMNS), ("table1", t1, CARD_COLUMNS)):
-        if stem == "table1" and not t1:
-            continue
-        for kind, p in write_table(out, stem, clean(rows), meta, cols, digits=4).items():
-            paths[f"{stem}_{kind}"] = p
-    figures = write_figures(out, models, per_model, matrices, panels)
-    paths.update({name.removesuffix(".png"): p for name, p in figures.items()})
-    captions = figure_captions(sweep_reference(models, panels), list(panels), matrices)
-    doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta, t1)
-    footer = f"miniature {meta.get('version', '')} · built from {res.root} · {meta.get('time', '')}"
-    images = {name: p.read_bytes() for name, p in figures.items()}
-    paths["results"] = atomic_write_json(out / "results.json", clean({
-        "meta": meta, "characteristics": list(res.present), "table1": t1, "table2": t2, "table3": t3,
-        "models": per_model,
-        "agreement": {name: m.to_json() for name, m in matrices.items()}}))
-    paths["md"] = atomic_write_text(out / "report.md", to_md(doc, footer))
-    paths["html"] = atomic_write_text(out / "report.html", to_html(doc, images, footer))
+    figure_names: list[str] = []
+
+    def write(stage: Path) -> dict[str, Path]:
+        paths: dict[str, Path] = {}
+        for stem, rows, cols in (("table2", t2, TABLE2_COLUMNS), ("table3", t3, TABLE3_COLUMNS),
+                                 ("per_model", per_model, MODEL_COLUMNS), ("table1", t1, CARD_COLUMNS)):
+            if stem == "table1" and not t1:
+                continue
+            for kind, p in write_table(stage, stem, clean(rows), meta, cols, digits=4).items():
+                paths[f"{stem}_{kind}"] = p
+        figures = write_figures(stage, models, per_model, matrices, panels)
+        figure_names.extend(figures)
+        paths.update({name.removesuffix(".png"): p for name, p in figures.items()})
+        captions = figure_captions(sweep_reference(models, panels), list(panels), matrices)
+        doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta, t1)
+        footer = f"miniature {meta.get('version', '')} · built from {res.root} · {meta.get('time', '')}"
+        images = {name: p.read_bytes() for name, p in figures.items()}
+        paths["results"] = atomic_write_json(stage / "results.json", clean({
+            "meta": meta, "characteristics": list(res.present), "table1": t1, "table2": t2, "table3": t3,
+            "models": per_model,
+            "agreement": {name: m.to_json() for name, m in matrices.items()}}))
+        paths["md"] = atomic_write_text(stage / "report.md", to_md(doc, footer))
+        paths["html"] = atomic_write_text(stage / "report.html", to_html(doc, images, footer))
+        return paths
+
+    paths = write_outputs(out, write)  # all files or none: a failure midway leaves the last report whole
+    for stale in set(FIGURE_NAMES) - set(figure_names):  # figures this run's results no longer allow
+        (out / stale).unlink(missing_ok=True)
     return Report(paths, pd.DataFrame(t2, columns=TABLE2_COLUMNS), pd.DataFrame(t3, columns=TABLE3_COLUMNS),
                   pd.DataFrame(per_model, columns=MODEL_COLUMNS), {n: _frame(m) for n, m in matrices.items()})
