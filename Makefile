@@ -50,6 +50,7 @@ bench: $(BENCH)/.installed
 	$(BENCH)/bin/python benchmarks/knn.py
 	$(BENCH)/bin/python benchmarks/ood.py
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/attack.py
+	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/train.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) runs .pytest_cache

@@ -40,13 +40,21 @@ def collate(rows: Sequence[dict[str, Any]], pad_id: int, keys: Sequence[str]) ->
     return batch
 
 
-def shuffled_batches(n: int, batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless batches of row indices, reshuffled each epoch by a generator seeded with `seed`."""
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, group: int = 50) -> Iterator[list[int]]:
+    """Endless batches of row indices with little padding, as the Trainer's `group_by_length`: each
+    epoch, a seeded shuffle is cut into groups of `group` batches, each group sorted by length and
+    cut into batches, and the epoch's batches are then visited in a seeded random order. Every row
+    comes once per epoch, as with a plain shuffle; only which rows share a batch changes."""
     gen = torch.Generator().manual_seed(seed)
+    n, size = len(lengths), group * batch_size
     while True:
         order = torch.randperm(n, generator=gen).tolist()
-        for s in range(0, n, batch_size):
-            yield order[s : s + batch_size]
+        batches: list[list[int]] = []
+        for s in range(0, n, size):
+            chunk = sorted(order[s : s + size], key=lambda i: -lengths[i])
+            batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+        for b in torch.randperm(len(batches), generator=gen).tolist():
+            yield batches[b]
 
 
 def kd_loss(student_logits: Sequence[torch.Tensor], teacher_logits: Sequence[torch.Tensor],
@@ -78,7 +86,8 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
                loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], *, steps: int, learning_rate: float,
                batch_size: int, seed: int, progress: bool, desc: str,
                after_step: Callable[[], None] | None = None) -> Any:
-    """AdamW with a linear decay to 0 over `steps` dynamically padded, shuffled batches."""
+    """AdamW with a linear decay to 0 over `steps` shuffled batches of rows of similar length,
+    each padded to its longest (`length_grouped_batches`)."""
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)  # dropout
@@ -93,7 +102,7 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
 
         bar = tqdm(total=steps, desc=desc, leave=False)
     model.train()
-    batches = shuffled_batches(len(rows), batch_size, seed)
+    batches = length_grouped_batches([len(r["input_ids"]) for r in rows], batch_size, seed)
     for _ in range(steps):
         batch = collate([rows[i] for i in next(batches)], pad_id, keys)
         loss = loss_fn({k: v.to(device) for k, v in batch.items()})
