@@ -265,4 +265,5 @@ def test_a_command_failing_while_writing_leaves_its_out_folder_as_it_was(tmp_pat
     assert not out.exists()  # no error_sets/ without errors.md, and no folder it made
     monkeypatch.undo()
     assert main(args) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["error_sets", "errors.csv", "errors.json", "errors.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".miniature-errors-outputs.json", "error_sets", "errors.csv",
+                                                     "errors.json", "errors.md"]

@@ -341,10 +341,10 @@ def test_outputs_are_written_all_or_none(tmp_path):
         return {"table": atomic_write_text(stage / "table.md", "new"),
                 "set": atomic_write_text(stage / "sets" / "a.json", "{}")}
 
-    paths = write_outputs(out, write)
+    paths = write_outputs(out, write, "t")
     assert paths == {"table": out / "table.md", "set": out / "sets" / "a.json"}
     assert (out / "table.md").read_text() == "new" and (out / "sets" / "a.json").read_text() == "{}"
-    assert sorted(p.name for p in out.iterdir()) == ["sets", "table.md"]  # no staging left
+    assert sorted(p.name for p in out.iterdir()) == [".miniature-t-outputs.json", "sets", "table.md"]  # no staging
 
     def fails(stage):
         atomic_write_text(stage / "table.md", "half")
@@ -352,14 +352,35 @@ def test_outputs_are_written_all_or_none(tmp_path):
         raise OSError("No space left on device")
 
     with pytest.raises(OSError, match="No space"):
-        write_outputs(out, fails)
+        write_outputs(out, fails, "t")
     assert (out / "table.md").read_text() == "new" and sorted(p.name for p in (out / "sets").iterdir()) == ["a.json"]
-    assert sorted(p.name for p in out.iterdir()) == ["sets", "table.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".miniature-t-outputs.json", "sets", "table.md"]
     # a killed process's staging folder is swept by the next write into the folder
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True)
     stale = out / f".outputs.pid{int(gone.stdout)}.k1.tmp"
     (stale / "sets").mkdir(parents=True)
-    write_outputs(out, write)
+    write_outputs(out, write, "t")
     assert not stale.exists()
 
+
+
+def test_outputs_a_command_no_longer_writes_are_removed_and_nothing_else(tmp_path):
+    from miniature.runs import atomic_write_text, write_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    write_outputs(out, lambda d: {"a": atomic_write_text(d / "sets" / "a.json", "{}"),
+                                  "b": atomic_write_text(d / "sets" / "b.json", "{}"),
+                                  "t": atomic_write_text(d / "errors.md", "x")}, "errors")
+    write_outputs(out, lambda d: {"r": atomic_write_text(d / "representation.md", "r")}, "representation")
+    # the next errors run compares other models: b's set goes, a's is rewritten
+    write_outputs(out, lambda d: {"a": atomic_write_text(d / "sets" / "a.json", "{1}"),
+                                  "t": atomic_write_text(d / "errors.md", "y")}, "errors")
+    visible = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if not p.name.startswith("."))
+    assert visible == ["errors.md", "notes.txt", "representation.md", "sets", "sets/a.json"]
+    # and one that writes no set at all leaves no empty sets/ behind
+    write_outputs(out, lambda d: {"t": atomic_write_text(d / "errors.md", "z")}, "errors")
+    visible = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if not p.name.startswith("."))
+    assert visible == ["errors.md", "notes.txt", "representation.md"]

@@ -125,7 +125,7 @@ def predict(model: str, data: str | Path, out: str | Path, split: str = "validat
     preds, na = predict_qa(net, tokenizer, dataset, cfg, progress)
     out = Path(out)
     write_outputs(out, lambda d: {"predictions": atomic_write_json(d / "predictions.json", preds),
-                                  "na_probs": atomic_write_json(d / "na_probs.json", na)})
+                                  "na_probs": atomic_write_json(d / "na_probs.json", na)}, "predict")
     return out
 
 
@@ -186,7 +186,7 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
         meta = meta_block(inputs=_inputs_meta(([gold] if gold else []) + inputs))
     result = compare_errors(sets, dev)
     if out is not None:
-        write_outputs(out, lambda d: result.write(d, meta))
+        write_outputs(out, lambda d: result.write(d, meta), "errors")
     return result
 
 
@@ -199,7 +199,8 @@ def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], QADataset, l
         meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
                           dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
         write_outputs(out, lambda d: {**result.write(d, meta),
-                                      **write_table(d, "scores", scores, meta, SCORE_COLUMNS, digits=2)})
+                                      **write_table(d, "scores", scores, meta, SCORE_COLUMNS, digits=2)},
+                      "errors")
     return result
 
 
@@ -271,7 +272,7 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
     result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
     if out is not None:
-        write_outputs(out, lambda d: result.write(d, meta))
+        write_outputs(out, lambda d: result.write(d, meta), "representation")
     return result
 
 
@@ -298,7 +299,7 @@ def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, 
         meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
                           dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
                           max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: result.write(d, meta))
+        write_outputs(out, lambda d: result.write(d, meta), "representation")
     return result
 
 
@@ -391,7 +392,7 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
     meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
     result = _compare_features(features, dcfg, None, progress)
     if out is not None:
-        write_outputs(out, lambda d: result.write(d, meta))
+        write_outputs(out, lambda d: result.write(d, meta), "distribution")
     return result
 
 
@@ -412,7 +413,7 @@ def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], Q
                           dev=cfg.data.dev, test=test_ds.source, test_fingerprint=test_ds.fingerprint,
                           distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
                           run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: result.write(d, meta))
+        write_outputs(out, lambda d: result.write(d, meta), "distribution")
     return result
 
 
@@ -521,7 +522,7 @@ def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str]
         meta = meta_block(models=[m.model_dump() for m in cfg.models], examples=test.source,
                           examples_fingerprint=test.fingerprint, adversarial=cfg.adversarial.model_dump(),
                           classification=cfg.classification.model_dump(), run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: result.write(d, meta))
+        write_outputs(out, lambda d: result.write(d, meta), "adversarial")
     return result
 
 

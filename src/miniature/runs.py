@@ -147,12 +147,14 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_outputs(folder: str | Path, write: Callable[[Path], dict[str, Path]]) -> dict[str, Path]:
+def write_outputs(folder: str | Path, write: Callable[[Path], dict[str, Path]], what: str) -> dict[str, Path]:
     """A command's several output files, all or none: `write` fills a hidden staging folder inside
     `folder` (returning name -> path, as the writers do); only when it has written everything are
     the files moved into `folder`, same names and sub-folders, each by an atomic rename. A failure
     midway leaves `folder` as it was (not there, if it was not); a killed run's staging folder is
-    swept by the next one. Returns the paths where the files now are."""
+    swept by the next one. The files the last `what` command wrote there and this one did not (an
+    error set of a model since dropped) are removed, by the list a hidden manifest keeps; nothing
+    else in `folder` is touched. Returns the paths where the files now are."""
     folder = Path(folder)
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -166,12 +168,22 @@ def write_outputs(folder: str | Path, write: Callable[[Path], dict[str, Path]]) 
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+    manifest = folder / f".miniature-{what}-outputs.json"
     try:
-        for path in sorted(stage.rglob("*")):
-            if path.is_file():
-                dest = folder / path.relative_to(stage)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, dest)
+        written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        for name in written:
+            dest = folder / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / name, dest)
+        before = read_json_file(manifest).get("files", []) if manifest.is_file() else []
+        for name in sorted(set(before) - set(written)):
+            stale = folder / name
+            if stale.resolve().is_relative_to(folder.resolve()) and stale.is_file():
+                stale.unlink()
+                with contextlib.suppress(OSError):  # a sub-folder it leaves empty
+                    if stale.parent != folder:
+                        stale.parent.rmdir()
+        atomic_write_json(manifest, {"files": written})
         return {name: folder / Path(p).relative_to(stage) for name, p in paths.items()}
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -160,7 +160,7 @@ def build_report(run_dir: str | Path) -> Report:
         paths["html"] = atomic_write_text(stage / "report.html", to_html(doc, images, footer))
         return paths
 
-    paths = write_outputs(out, write)  # all files or none: a failure midway leaves the last report whole
+    paths = write_outputs(out, write, "report")  # all files or none: a failure midway leaves the last report whole
     for stale in set(FIGURE_NAMES) - set(figure_names):  # figures this run's results no longer allow
         (out / stale).unlink(missing_ok=True)
     return Report(paths, pd.DataFrame(t2, columns=TABLE2_COLUMNS), pd.DataFrame(t3, columns=TABLE3_COLUMNS),
