@@ -453,3 +453,48 @@ def test_training_batches_group_rows_of_similar_length():
     # batches are not visited longest-first: the epoch's order is shuffled
     widths = [max(lengths[i] for i in b) for b in batches[:per_epoch]]
     assert widths != sorted(widths, reverse=True) and widths != sorted(widths)
+
+
+@pytest.mark.parametrize("method", ["recover", "distil"])
+def test_training_stopped_midway_resumes_to_the_same_weights(minilm_tokenizer, tmp_path, method):
+    """A loop killed after its save at step 3 resumes there (4 more steps of 7) and ends with the
+    weights, bit for bit, of a run never stopped: same batches, optimiser state and dropout."""
+    import miniature.compress.train as train_module
+
+    tok = minilm_tokenizer
+    rows = xor_rows(tok, 64, 0)
+    teacher = tiny(tok, "cls", seed=1)
+
+    def run(work, fail_at=None):
+        model = derive(tiny(tok, "cls", seed=1), "prune", {"sparsity": 0.5}).train()  # dropout on
+        calls = {"n": 0}
+
+        def counted(*_):
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise KeyboardInterrupt  # killed mid-training
+
+        model.register_forward_pre_hook(counted)
+        kw = {"learning_rate": 1e-3, "batch_size": 8, "work": work}
+        if method == "recover":
+            recover(model, rows, tok, max_steps=7, **kw)
+        else:
+            distil_train(teacher, model, rows, tok, max_steps=7, **kw)
+        return model, calls["n"]
+
+    save = train_module.SAVE_STEPS
+    train_module.SAVE_STEPS = 3
+    try:
+        whole, n = run(None)
+        assert n == 7
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path / "w", fail_at=5)
+        state = torch.load(tmp_path / "w" / train_module.STATE, weights_only=True)
+        assert state["step"] == 3
+        resumed, n = run(tmp_path / "w")
+        assert n == 4  # steps 4..7 only
+    finally:
+        train_module.SAVE_STEPS = save
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(whole.state_dict()["classifier.weight"], tiny(tok, "cls", seed=1).classifier.weight)

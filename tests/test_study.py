@@ -239,7 +239,7 @@ def test_a_subset_study_reuses_the_cache_and_reports_only_its_characteristics(fi
 
 
 @pytest.mark.slow
-def test_derived_models_run_through_every_characteristic(tiny_model, tmp_path):
+def test_derived_models_run_through_every_characteristic(tiny_model, tmp_path, monkeypatch):
     """`from:` + `method:` models in a study: each derived once per task from its source's checkpoint
     (and once from its pretrained weights, for "before"), then measured like any model."""
     from miniature import run
@@ -253,7 +253,15 @@ def test_derived_models_run_through_every_characteristic(tiny_model, tmp_path):
                      {"from": "large", "method": "layers", "params": {"keep": [1]}, "label": "top-layer"},
                      {"from": "large", "method": "distil", "params": {"layers": 1}, "label": "student",
                       "distil": {"max_steps": 3, "batch_size": 8}}]
+    import miniature.compress.train as train_module
+
+    saved = []
+    save = train_module._save_state
+    monkeypatch.setattr(train_module, "SAVE_STEPS", 1)  # resume points after every step, then removed
+    monkeypatch.setattr(train_module, "_save_state", lambda work, *a: (saved.append(work), save(work, *a)))
     result = run(write_config(tmp_path, cfg))
+    assert {w.parent for w in saved} == {Path(cfg["run_dir"]) / "work" / "derive"} and len(set(saved)) == 4
+    assert not any((Path(cfg["run_dir"]) / "work" / "derive").iterdir())  # each removed once stored
     derived = [a for a in result.computed if a.kind == "derived model"]
     # 4 variants x (qa, base for "before", classification); the source is fine-tuned once per task
     assert len(derived) == 12

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,6 +18,8 @@ from miniature.exceptions import ConfigError, ModelError
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 LABELS = ("labels", "start_positions", "end_positions")
+STATE = "state.pt"  # a training loop's resume point inside its work folder
+SAVE_STEPS = 500
 
 
 def _accepts(model: Any) -> set[str]:
@@ -85,25 +90,35 @@ def _check(model: Any, rows: Sequence[dict[str, Any]], batch_size: int, what: st
 def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
                loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], *, steps: int, learning_rate: float,
                batch_size: int, seed: int, progress: bool, desc: str,
-               after_step: Callable[[], None] | None = None) -> Any:
+               after_step: Callable[[], None] | None = None, work: Path | None = None,
+               save_steps: int | None = None) -> Any:
     """AdamW with a linear decay to 0 over `steps` shuffled batches of rows of similar length,
-    each padded to its longest (`length_grouped_batches`)."""
+    each padded to its longest (`length_grouped_batches`).
+
+    With a `work` folder, every `save_steps` (default `SAVE_STEPS`, 500) steps the weights, optimiser, schedule, step and
+    random state are saved there (atomically), and a loop started again with the same folder
+    resumes from the last save: same batches, same dropout, the same weights at the end as a run
+    never stopped. The caller removes the folder once the model is stored."""
     from transformers import get_linear_schedule_with_warmup
 
+    save_steps = save_steps or SAVE_STEPS
     torch.manual_seed(seed)  # dropout
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     keys = [k for k in (*INPUTS, *LABELS) if k in _accepts(model) and (k in rows[0] or k == "attention_mask")]
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, 0, steps)
+    batches = length_grouped_batches([len(r["input_ids"]) for r in rows], batch_size, seed)
+    start = _resume(work, model, optimizer, schedule, steps) if work is not None else 0
+    for _ in range(start):  # the batches the saved steps consumed
+        next(batches)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, desc=desc, leave=False)
+        bar = tqdm(total=steps, initial=start, desc=desc, leave=False)
     model.train()
-    batches = length_grouped_batches([len(r["input_ids"]) for r in rows], batch_size, seed)
-    for _ in range(steps):
+    for step in range(start, steps):
         batch = collate([rows[i] for i in next(batches)], pad_id, keys)
         loss = loss_fn({k: v.to(device) for k, v in batch.items()})
         loss.backward()
@@ -112,6 +127,8 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
         optimizer.zero_grad(set_to_none=True)
         if after_step is not None:
             after_step()
+        if work is not None and (step + 1) % save_steps == 0 and step + 1 < steps:
+            _save_state(work, step + 1, steps, model, optimizer, schedule)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
@@ -120,10 +137,44 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
     return model.eval()
 
 
+def _save_state(work: Path, step: int, steps: int, model: Any, optimizer: Any, schedule: Any) -> None:
+    """The loop's resume point, written under a temporary name and renamed over the last one."""
+    from miniature.runs import temp_prefix
+
+    work.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(STATE), suffix=".tmp", dir=work)
+    os.close(fd)
+    try:
+        torch.save({"step": step, "steps": steps, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, work / STATE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _resume(work: Path, model: Any, optimizer: Any, schedule: Any, steps: int) -> int:
+    """Load the last resume point in `work` into the loop's objects; the step it was saved at
+    (0 where there is none, or one of another length of training)."""
+    path = work / STATE
+    if not path.is_file():
+        return 0
+    state = torch.load(path, map_location=next(model.parameters()).device, weights_only=True)
+    if state.get("steps") != steps:
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["rng"])
+    return int(state["step"])
+
+
 def distil_train(teacher: Any, student: Any, rows: list[dict[str, Any]], tokenizer: Any, *,
                  temperature: float = 2.0, alpha: float = 0.5, epochs: float = 1.0, max_steps: int | None = None,
-                 learning_rate: float = 5e-5, batch_size: int = 16, seed: int = 42, progress: bool = False) -> Any:
-    """Train `student` (in place, returned in eval mode) to match `teacher` on `rows`.
+                 learning_rate: float = 5e-5, batch_size: int = 16, seed: int = 42, progress: bool = False,
+                 work: Path | None = None) -> Any:
+    """Train `student` (in place, returned in eval mode) to match `teacher` on `rows`; resumable
+    from `work` (`train_loop`).
 
     loss = alpha * the student's own loss from the labels + (1 - alpha) * T^2 * KL(teacher || student)
     on the temperature-softened distributions of every output ending in "logits" (QA: the mean of
@@ -149,12 +200,14 @@ def distil_train(teacher: Any, student: Any, rows: list[dict[str, Any]], tokeniz
         return soft if alpha == 0 else alpha * s_out.loss + (1 - alpha) * soft
 
     return train_loop(student, rows, tokenizer, loss_fn, steps=steps, learning_rate=learning_rate,
-                      batch_size=batch_size, seed=seed, progress=progress, desc="distil")
+                      batch_size=batch_size, seed=seed, progress=progress, desc="distil", work=work)
 
 
 def recover(model: Any, rows: list[dict[str, Any]], tokenizer: Any, *, max_steps: int,
-            learning_rate: float = 3e-5, batch_size: int = 16, seed: int = 42, progress: bool = False) -> Any:
-    """Short fine-tuning on the task loss after pruning or dropping (in place, returned in eval mode).
+            learning_rate: float = 3e-5, batch_size: int = 16, seed: int = 42, progress: bool = False,
+            work: Path | None = None) -> Any:
+    """Short fine-tuning on the task loss after pruning or dropping (in place, returned in eval mode;
+    resumable from `work`, `train_loop`).
 
     Every encoder Linear weight that is exactly zero before training is zeroed again after each
     optimizer step, so an unstructurally pruned model leaves with the sparsity it came with.
@@ -175,4 +228,4 @@ def recover(model: Any, rows: list[dict[str, Any]], tokenizer: Any, *, max_steps
 
     return train_loop(model, rows, tokenizer, lambda batch: model(**batch).loss, steps=max_steps,
                       learning_rate=learning_rate, batch_size=batch_size, seed=seed, progress=progress,
-                      desc="recover", after_step=reapply)
+                      desc="recover", after_step=reapply, work=work)

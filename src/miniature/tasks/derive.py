@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,15 +71,18 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
         model = load_source(task, spec, source)
         new = derive(model, entry.method, entry.params)
         training = rows is not None and task != "base"
+        work = run.work("derive", final.name)  # resume points of the training, if it is stopped
         if training and entry.method == "distil":
             d = entry.distil
             new = distil_train(model, new, rows(tokenizer, model), tokenizer, temperature=d.temperature,
                                alpha=d.alpha, epochs=d.epochs, max_steps=d.max_steps,
-                               learning_rate=d.learning_rate, batch_size=d.batch_size, progress=progress)
+                               learning_rate=d.learning_rate, batch_size=d.batch_size, progress=progress,
+                               work=work)
         elif training and entry.recovery_steps and entry.method in TRAINED_METHODS:
             new = recover(new, rows(tokenizer, new), tokenizer, max_steps=entry.recovery_steps,
-                          learning_rate=entry.recovery_learning_rate, progress=progress)
+                          learning_rate=entry.recovery_learning_rate, progress=progress, work=work)
         save_derived(new, tokenizer, final, {"method": entry.method, "params": entry.params, "task": task,
                                              "source": str(source or spec.source), "key": key,
                                              "recovery_steps": entry.recovery_steps if training else 0})
+        shutil.rmtree(work, ignore_errors=True)
     return final, key
