@@ -95,10 +95,11 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
     """AdamW with a linear decay to 0 over `steps` shuffled batches of rows of similar length,
     each padded to its longest (`length_grouped_batches`).
 
-    With a `work` folder, every `save_steps` (default `SAVE_STEPS`, 500) steps the weights, optimiser, schedule, step and
-    random state are saved there (atomically), and a loop started again with the same folder
-    resumes from the last save: same batches, same dropout, the same weights at the end as a run
-    never stopped. The caller removes the folder once the model is stored."""
+    With a `work` folder, every `save_steps` steps (default `SAVE_STEPS`, 500) the weights,
+    optimiser, schedule, step and random state are saved there (atomically), and a loop started
+    again with the same folder resumes from the last save: same batches, same dropout, the same
+    weights at the end as a run never stopped. The caller removes the folder once the model is
+    stored."""
     from transformers import get_linear_schedule_with_warmup
 
     save_steps = save_steps or SAVE_STEPS
