@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,19 +88,16 @@ def _check(model: Any, rows: Sequence[dict[str, Any]], batch_size: int, what: st
 def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
                loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], *, steps: int, learning_rate: float,
                batch_size: int, seed: int, progress: bool, desc: str,
-               after_step: Callable[[], None] | None = None, work: Path | None = None,
-               save_steps: int | None = None) -> Any:
+               after_step: Callable[[], None] | None = None, work: Path | None = None) -> Any:
     """AdamW with a linear decay to 0 over `steps` shuffled batches of rows of similar length,
     each padded to its longest (`length_grouped_batches`).
 
-    With a `work` folder, every `save_steps` steps (default `SAVE_STEPS`, 500) the weights,
-    optimiser, schedule, step and random state are saved there (atomically), and a loop started
-    again with the same folder resumes from the last save: same batches, same dropout, the same
-    weights at the end as a run never stopped. The caller removes the folder once the model is
-    stored."""
+    With a `work` folder, every `SAVE_STEPS` (500) steps the weights, optimiser, schedule, step
+    and random state are saved there (atomically), and a loop started again with the same folder
+    resumes from the last save: same batches, same dropout, the same weights at the end as a run
+    never stopped. The caller removes the folder once the model is stored."""
     from transformers import get_linear_schedule_with_warmup
 
-    save_steps = save_steps or SAVE_STEPS
     torch.manual_seed(seed)  # dropout
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     keys = [k for k in (*INPUTS, *LABELS) if k in _accepts(model) and (k in rows[0] or k == "attention_mask")]
@@ -128,7 +123,7 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
         optimizer.zero_grad(set_to_none=True)
         if after_step is not None:
             after_step()
-        if work is not None and (step + 1) % save_steps == 0 and step + 1 < steps:
+        if work is not None and (step + 1) % SAVE_STEPS == 0 and step + 1 < steps:
             _save_state(work, step + 1, steps, model, optimizer, schedule)
         if bar is not None:
             bar.update(1)
@@ -140,18 +135,11 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
 
 def _save_state(work: Path, step: int, steps: int, model: Any, optimizer: Any, schedule: Any) -> None:
     """The loop's resume point, written under a temporary name and renamed over the last one."""
-    from miniature.runs import temp_prefix
+    from miniature.runs import atomic_file
 
-    work.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(STATE), suffix=".tmp", dir=work)
-    os.close(fd)
-    try:
+    with atomic_file(work / STATE) as tmp:
         torch.save({"step": step, "steps": steps, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "rng": torch.get_rng_state()}, tmp)
-        os.replace(tmp, work / STATE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _resume(work: Path, model: Any, optimizer: Any, schedule: Any, steps: int) -> int:

@@ -10,7 +10,6 @@ from typing import Any
 from miniature.model_card import CARD_COLUMNS
 from miniature.report.assemble import (
     AGREEMENT_TITLES,
-    AGREEMENTS,
     MODEL_COLUMNS,
     TABLE2_COLUMNS,
     TABLE3_COLUMNS,
@@ -27,9 +26,6 @@ from miniature.report.render import to_html, to_md
 from miniature.report.tables import write_table
 from miniature.runs import atomic_write_json, atomic_write_text, meta_block, write_outputs
 
-# every figure a report may write; those a run's results do not allow are removed, so none is stale
-FIGURE_NAMES = ("figure1.png", *(f"heatmap_{n}.png" for n in AGREEMENTS), "models_scores.png",
-                "models_ood_auroc.png", "models_attack.png")
 YLABELS = {"Representation before fine-tuning": "mean Jaccard of K-NN sets",
            "Representation after fine-tuning": "mean Jaccard of K-NN sets",
            "Data distribution (OOD sets)": "Jaccard of OOD sets"}
@@ -135,7 +131,6 @@ def build_report(run_dir: str | Path) -> Report:
     matrices = agreements(res, models)
     panels = sweep_panels(res)
     meta = study_meta(res)
-    figure_names: list[str] = []
 
     def write(stage: Path) -> dict[str, Path]:
         paths: dict[str, Path] = {}
@@ -146,7 +141,6 @@ def build_report(run_dir: str | Path) -> Report:
             for kind, p in write_table(stage, stem, clean(rows), meta, cols, digits=4).items():
                 paths[f"{stem}_{kind}"] = p
         figures = write_figures(stage, models, per_model, matrices, panels)
-        figure_names.extend(figures)
         paths.update({name.removesuffix(".png"): p for name, p in figures.items()})
         captions = figure_captions(sweep_reference(models, panels), list(panels), matrices)
         doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta, t1)
@@ -160,8 +154,8 @@ def build_report(run_dir: str | Path) -> Report:
         paths["html"] = atomic_write_text(stage / "report.html", to_html(doc, images, footer))
         return paths
 
-    paths = write_outputs(out, write, "report")  # all files or none: a failure midway leaves the last report whole
-    for stale in set(FIGURE_NAMES) - set(figure_names):  # figures this run's results no longer allow
-        (out / stale).unlink(missing_ok=True)
+    # all files or none (a failure midway leaves the last report whole); the figures and tables
+    # this run's results no longer allow are removed by the manifest
+    paths = write_outputs(out, write, "report")
     return Report(paths, pd.DataFrame(t2, columns=TABLE2_COLUMNS), pd.DataFrame(t3, columns=TABLE3_COLUMNS),
                   pd.DataFrame(per_model, columns=MODEL_COLUMNS), {n: _frame(m) for n, m in matrices.items()})

@@ -178,23 +178,12 @@ def embed_to_npy(path: str | Path, model: Any, tokenizer: Any, encoded: Encoded,
 
     Written under a temporary name and renamed once complete.
     """
-    import os
-    import tempfile
+    from miniature.runs import atomic_file
 
-    from miniature.runs import temp_prefix
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     dims = int(getattr(encoder_of(model).config, "hidden_size", 0) or model.config.d_model)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp.npy", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=".tmp.npy") as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(encoded), dims))
         embed(model, tokenizer, encoded, out=mm, **kw)
         mm.flush()
         del mm
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
