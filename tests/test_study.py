@@ -203,6 +203,10 @@ def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
         # a model given as fine-tuned for QA that is a bare encoder: refused before the first is trained
         ({"models": [base["models"][0], {"name": str(tiny_model("bert", 1)), "finetuned": True}]},
          "is marked `finetuned: true` but is saved as BertModel, not a question-answering model"),
+        # MLM substitutes asked of an attack model without an MLM head (found in its weights' header)
+        ({"adversarial": {**base["adversarial"], "candidates": "mlm"}},
+         ("is asked for `candidates: mlm` but its weights have no trained head for it (no cls.predictions.bias "
+          "in model.safetensors); use `candidates: embedding`")),
         # a K sweep larger than the points searched (30 dev points, a bank of 40)
         ({"representation": {"ks": [1, 30]}}, "representation: K=30 needs more than 30 dev points"),
         ({"distribution": {**base["distribution"], "k": 41}}, "distribution: K=41 needs at least 41 bank points"),

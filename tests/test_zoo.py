@@ -61,13 +61,15 @@ def test_missing_folder_config(tmp_path):
         resolve_model(str(tmp_path))
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "t5"])
-@pytest.mark.parametrize("task", ["qa", "classifier"])
+@pytest.mark.parametrize(("family", "task"), [(f, t) for f in ("bert", "distilbert", "roberta", "t5")
+                                               for t in ("qa", "classifier", "mlm") if (f, t) != ("t5", "mlm")])
 def test_head_weight_names_are_what_loading_a_bare_encoder_initialises(tiny_model, family, task):
     """The head read from the config on the meta device equals the weights transformers reports
-    missing (freshly initialised) when the family's bare encoder is loaded into the task's class."""
+    missing (freshly initialised) when the family's bare encoder is loaded into the task's class
+    (an MLM decoder tied to the input embeddings is not among them)."""
     from transformers import (
         AutoConfig,
+        AutoModelForMaskedLM,
         AutoModelForQuestionAnswering,
         AutoModelForSequenceClassification,
     )
@@ -75,9 +77,11 @@ def test_head_weight_names_are_what_loading_a_bare_encoder_initialises(tiny_mode
     from miniature.zoo import head_weight_names
 
     folder = tiny_model(family)
-    cls = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
-    _, info = cls.from_pretrained(str(folder), output_loading_info=True)
-    assert head_weight_names(AutoConfig.from_pretrained(folder), task) == sorted(info["missing_keys"])
+    cls = {"qa": AutoModelForQuestionAnswering, "classifier": AutoModelForSequenceClassification,
+           "mlm": AutoModelForMaskedLM}[task]
+    model, info = cls.from_pretrained(str(folder), output_loading_info=True)
+    tied = set(model._tied_weights_keys or {})  # copies of other weights, which checkpoints leave out
+    assert head_weight_names(AutoConfig.from_pretrained(folder), task) == sorted(set(info["missing_keys"]) - tied)
 
 
 def _saved(folder, model, tokenizer, safe: bool = True, drop: str | None = None, architectures: bool = True):
@@ -100,6 +104,42 @@ def _saved(folder, model, tokenizer, safe: bool = True, drop: str | None = None,
         del config["architectures"]
         (folder / "config.json").write_text(json.dumps(config))
     return resolve_model(str(folder))
+
+
+def test_given_heads_of_hub_models_not_in_the_cache_are_read_from_the_hub_headers(monkeypatch):
+    """A hub id whose weights are not on this machine: the safetensors headers on the hub name its
+    weights (no tensor downloaded); where they cannot be read, loading decides later."""
+    import huggingface_hub
+    from transformers import BertConfig
+
+    from miniature import zoo
+
+    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                        architectures=["BertForQuestionAnswering"])
+    monkeypatch.setattr(zoo, "_config", lambda spec: config)
+    asked = []
+
+    def headers(names):
+        def read(repo_id, revision=None, **_):
+            asked.append((repo_id, revision))
+            if names is None:
+                raise huggingface_hub.errors.NotASafetensorsRepoError("only pytorch_model.bin")
+            return type("Meta", (), {"weight_map": dict.fromkeys(names, "model.safetensors")})()
+        return read
+
+    spec = resolve_model("someone/bert-squad2", revision="v1")
+    base = ["bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.output.dense.weight"]
+    monkeypatch.setattr(huggingface_hub, "get_safetensors_metadata", headers(base))
+    with pytest.raises(ModelError, match=r"model 'someone--bert-squad2' is marked `finetuned: true` but its weights have "
+                                         r"no trained head for it \(no qa_outputs.bias in someone/bert-squad2's "
+                                         r"safetensors on the hub\); drop `finetuned: true`"):
+        zoo.check_given_head(spec, "qa")
+    monkeypatch.setattr(huggingface_hub, "get_safetensors_metadata", headers([*base, "qa_outputs.weight",
+                                                                             "qa_outputs.bias"]))
+    zoo.check_given_head(spec, "qa")
+    monkeypatch.setattr(huggingface_hub, "get_safetensors_metadata", headers(None))
+    zoo.check_given_head(spec, "qa")
+    assert asked == [("someone/bert-squad2", "v1")] * 3
 
 
 def test_given_heads_are_checked_from_config_and_weight_names(tmp_path, minilm_tokenizer):
@@ -137,6 +177,24 @@ def test_given_heads_are_checked_from_config_and_weight_names(tmp_path, minilm_t
                         "qa_outputs.bias": "a"}}))
     (tmp_path / "no-arch" / "model.safetensors").unlink()
     check_given_head(resolve_model(str(tmp_path / "no-arch")), "qa")
+    # an attack model for MLM substitutes: a saved MLM passes, also with 2018 LayerNorm.gamma/beta names
+    import torch
+    from transformers import BertForMaskedLM, BertModel
+
+    mlm = BertForMaskedLM(cfg)
+    mlm.save_pretrained(tmp_path / "mlm")  # as transformers saves it: the tied decoder left out
+    minilm_tokenizer.save_pretrained(tmp_path / "mlm")
+    check_given_head(resolve_model(str(tmp_path / "mlm")), "mlm")
+    state = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+             for k, v in mlm.state_dict().items()}
+    torch.save(state, tmp_path / "mlm" / "pytorch_model.bin")
+    (tmp_path / "mlm" / "model.safetensors").unlink()
+    check_given_head(resolve_model(str(tmp_path / "mlm")), "mlm")
+    assert not BertForMaskedLM.from_pretrained(tmp_path / "mlm", output_loading_info=True)[1]["missing_keys"]
+    with pytest.raises(ModelError, match=r"attack model .* is asked for `candidates: mlm` but its weights have no "
+                                         r"trained head for it \(no cls.predictions.bias in model.safetensors\); "
+                                         r"use `candidates: embedding`"):
+        check_given_head(_saved(tmp_path / "bare", BertModel(cfg), minilm_tokenizer), "mlm")
     # a truncated checkpoint is one line, not a traceback
     (tmp_path / "qa" / "model.safetensors").write_bytes(b"\x10\x00")
     with pytest.raises(ModelError, match="could not load model"):

@@ -122,7 +122,9 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
         note("distribution.test", load_qa_dataset(cfg.distribution.test, cfg.distribution.test_split,
                                                   cfg.distribution.test_limit))
     if "adversarial" in chars:
-        resolve_model(cfg.adversarial.attack_model)
+        attack = resolve_model(cfg.adversarial.attack_model)
+        if cfg.adversarial.candidates == "mlm":
+            check_given_head(attack, "mlm")
         for m, spec in zip(cfg.models, specs):
             if m.classifier:
                 check_given_head(spec, "classifier")

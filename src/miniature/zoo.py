@@ -241,40 +241,62 @@ def load_classifier(spec: ModelSpec, path: str | Path | None = None, num_labels:
     return model
 
 
-# A model used as given for a task: the flag that says so, what the task's checkpoints are saved as,
-# what that is in words, and the training data that dropping the flag fine-tunes it on.
-GIVEN_HEADS: dict[str, tuple[str, str, str, str]] = {
-    "qa": ("finetuned: true", "ForQuestionAnswering", "a question-answering model", "data.train"),
-    "classifier": ("classifier: true", "ForSequenceClassification", "a text classifier", "adversarial.train"),
+# A model used as given for a task: what claims it has the task's head, what the task's checkpoints
+# are saved as (None: not checked by name; masked LMs are saved under many class names), and what
+# to do instead.
+GIVEN_HEADS: dict[str, tuple[str, str | None, str, str]] = {
+    "qa": ("model {name!r} is marked `finetuned: true`", "ForQuestionAnswering", "a question-answering model",
+           "drop `finetuned: true` to fine-tune it on data.train"),
+    "classifier": ("model {name!r} is marked `classifier: true`", "ForSequenceClassification", "a text classifier",
+                   "drop `classifier: true` to fine-tune it on adversarial.train"),
+    "mlm": ("attack model {name!r} is asked for `candidates: mlm`", None, "a masked language model",
+            "use `candidates: embedding` (substitutes from its input embeddings) or an MLM such as bert-base"),
 }
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def check_given_head(spec: ModelSpec, task: str) -> None:
-    """A model marked as already fine-tuned for `task` ("qa": `finetuned: true`; "classifier":
-    `classifier: true`) must hold that task's trained head. Read from its config and the weight
-    names in its checkpoint's header (a second, no tensor loaded), so a bare encoder or the other
-    task's checkpoint is refused before anything is trained. Where the weights are not on this
-    machine (a hub id not in the cache) loading decides, at the model's turn."""
+    """A model used as already trained for `task` ("qa": `finetuned: true`; "classifier":
+    `classifier: true`; "mlm": the attack model of `candidates: mlm`) must hold that task's trained
+    head. Read from its config and the weight names in its checkpoint's header (a second, no tensor
+    loaded; for a hub id not in the cache, the safetensors headers on the hub), so a bare encoder or
+    the other task's checkpoint is refused before anything is trained. Where the names cannot be
+    read (offline, or only pickled weights on the hub) loading decides, at the model's turn."""
     if spec.is_local and is_derived(spec.source):
         return
-    flag, suffix, what, train = GIVEN_HEADS[task]
-    drop = f"drop `{flag}` to fine-tune it on {train}"
+    claim, suffix, what, remedy = GIVEN_HEADS[task]
+    claim = claim.format(name=spec.name)
     config = _config(spec)
     archs = list(getattr(config, "architectures", None) or [])
-    if archs and not any(a.endswith(suffix) for a in archs):
-        raise ModelError(f"model {spec.name!r} is marked `{flag}` but is saved as {archs[0]}, not {what}; {drop}")
-    file = _weight_file(spec)
-    if file is None:
+    if suffix and archs and not any(a.endswith(suffix) for a in archs):
+        raise ModelError(f"{claim} but is saved as {archs[0]}, not {what}; {remedy}")
+    found = _weight_names(spec)
+    if found is None:
         return
-    try:
-        names = checkpoint_weight_names(file)
-    except Exception as e:  # noqa: BLE001 - an unreadable checkpoint is one line
-        raise _load_error(spec, e) from None
+    names, where = found
     missing = [k for k in head_weight_names(config, task, spec.trust_remote_code) if k not in names]
     if missing:
-        raise ModelError(f"model {spec.name!r} is marked `{flag}` but its weights have no trained head for it "
-                         f"(no {missing[0]} in {file.name}); {drop}")
+        raise ModelError(f"{claim} but its weights have no trained head for it (no {missing[0]} in {where}); {remedy}")
+
+
+def _weight_names(spec: ModelSpec) -> tuple[set[str], str] | None:
+    """The weight names of the spec's checkpoint and where they were read: its file on this machine
+    (folder or hub cache), else the hub's safetensors headers; None where neither can be read."""
+    file = _weight_file(spec)
+    if file is not None:
+        try:
+            return checkpoint_weight_names(file), file.name
+        except Exception as e:  # noqa: BLE001 - an unreadable checkpoint is one line
+            raise _load_error(spec, e) from None
+    if spec.is_local:
+        return None
+    try:
+        from huggingface_hub import get_safetensors_metadata
+
+        meta = get_safetensors_metadata(spec.source, revision=spec.revision)
+    except Exception:  # noqa: BLE001 - offline, no safetensors on the hub, ...: loading decides
+        return None
+    return modern_names(meta.weight_map), f"{spec.source}'s safetensors on the hub"
 
 
 def _config(spec: ModelSpec) -> Any:
@@ -310,33 +332,49 @@ def _weight_file(spec: ModelSpec) -> Path | None:
 
 def checkpoint_weight_names(path: Path) -> set[str]:
     """The weight names a checkpoint file holds, from its header (safetensors), its shard index
-    (`*.index.json`) or its pickle's index (memory-mapped, no tensor read)."""
+    (`*.index.json`) or its pickle's index (memory-mapped, no tensor read); the 2018 checkpoints'
+    LayerNorm.gamma/beta read as the weight/bias transformers loads them as."""
     if path.name.endswith(".index.json"):
         import json
 
-        return set(json.loads(path.read_text())["weight_map"])
+        return modern_names(json.loads(path.read_text())["weight_map"])
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as f:
-            return set(f.keys())
+            return modern_names(f.keys())
     import torch
 
-    return set(torch.load(path, map_location="meta", weights_only=True, mmap=True))
+    return modern_names(torch.load(path, map_location="meta", weights_only=True, mmap=True))
+
+
+def modern_names(names: Any) -> set[str]:
+    """Weight names as transformers loads them: a legacy `LayerNorm.gamma`/`.beta` is `.weight`/`.bias`."""
+    legacy = {"LayerNorm.gamma": "LayerNorm.weight", "LayerNorm.beta": "LayerNorm.bias"}
+    out = set()
+    for name in names:
+        for old, new in legacy.items():
+            if name.endswith(old):
+                name = name[: -len(old)] + new
+        out.add(name)
+    return out
 
 
 def head_weight_names(config: Any, task: str, trust_remote_code: bool = False) -> list[str]:
-    """The weights `task`'s model class adds to the base model of `config` (BERT: qa_outputs.* or
-    classifier.*; DistilBERT also pre_classifier.*; T5: classification_head.*), built on the meta
-    device from the config alone; none where the family has no such class (loading says so)."""
+    """The weights `task`'s model class adds to the base model of `config` (BERT: qa_outputs.*,
+    classifier.* or cls.predictions.*; DistilBERT also pre_classifier.*; T5: classification_head.*),
+    built on the meta device from the config alone, tied copies left out; none where the family
+    has no such class (loading says so)."""
     import torch
     from transformers import (
         AutoModel,
+        AutoModelForMaskedLM,
         AutoModelForQuestionAnswering,
         AutoModelForSequenceClassification,
     )
 
-    cls = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
+    cls = {"qa": AutoModelForQuestionAnswering, "classifier": AutoModelForSequenceClassification,
+           "mlm": AutoModelForMaskedLM}[task]
     try:
         with torch.device("meta"):
             model = cls.from_config(config, trust_remote_code=trust_remote_code)
@@ -344,7 +382,13 @@ def head_weight_names(config: Any, task: str, trust_remote_code: bool = False) -
     except Exception:  # noqa: BLE001 - no such head class: the loader's own message comes at load time
         return []
     base_keys, prefix = set(base.state_dict()), model.base_model_prefix + "."
-    return sorted(k for k in model.state_dict() if k not in base_keys and k.removeprefix(prefix) not in base_keys)
+    seen: set[int] = set()  # a weight tied to an earlier one (an MLM decoder to the embeddings) is not saved
+    own = []
+    for k, v in model.state_dict(keep_vars=True).items():
+        if id(v) not in seen:
+            seen.add(id(v))
+            own.append(k)
+    return sorted(k for k in own if k not in base_keys and k.removeprefix(prefix) not in base_keys)
 
 
 def skeleton(spec: ModelSpec) -> Any:
