@@ -59,6 +59,10 @@ def test_agreement_is_jaccard_of_successful_attacks():
     result = compare_attacks({"large": a, "small": b}, "bert-base")
     (row,) = result.agreement_rows()
     assert row["jaccard"] == pytest.approx(1 / 4) and row["intersection"] == 1 and row["union"] == 4
+    # chance, by hand: a random 2-set and 3-set of the 4 examples share 1 or 2 (probability 1/2 each),
+    # Jaccard 1/4 or 2/3 -> 11/24; the observed 1/4 lies below it: (1/4 - 11/24) / (13/24) = -5/13
+    assert (row["n"], row["chance_jaccard"], row["corrected_jaccard"], row["p_overlap"]) == (
+        4, pytest.approx(11 / 24), pytest.approx(-5 / 13), pytest.approx(1.0))
     assert result.rows()[0]["attack_model"] == "bert-base"
     with pytest.raises(MismatchError, match="different examples"):
         compare_attacks({"large": a, "small": b[::-1]}, "bert-base")

@@ -7,7 +7,15 @@ import random
 
 import pytest
 
-from miniature.agreement import containment, jaccard, pairwise_sets
+from miniature.agreement import (
+    chance_jaccard,
+    chance_knn_jaccard,
+    containment,
+    corrected_jaccard,
+    jaccard,
+    overlap_p_value,
+    pairwise_sets,
+)
 from miniature.characteristics.errors import ErrorSet, compare_errors, read_error_set
 from miniature.exceptions import DataError, MismatchError
 from tests.conftest import PAPER_SETS, need_shared
@@ -80,3 +88,104 @@ def test_error_set_files(tmp_path):
         read_error_set(tmp_path / "num.json")
     with pytest.raises(DataError, match="at least two"):
         compare_errors([read_error_set(tmp_path / "ok.json")])
+
+
+def test_chance_jaccard_and_overlap_p_value_against_every_pair_of_subsets():
+    """n = 7 items: the mean Jaccard and the tail P(|A n B| >= k) over every pair of subsets of
+    sizes a and b (empty and full sets included) equal the closed forms."""
+    import itertools
+    from fractions import Fraction
+
+    n = 7
+    for a in range(n + 1):
+        for b in range(n + 1):
+            pairs = [(set(x), set(y)) for x in itertools.combinations(range(n), a)
+                     for y in itertools.combinations(range(n), b)]
+            mean = sum(Fraction(len(x & y), len(x | y)) if x | y else Fraction(1) for x, y in pairs) / len(pairs)
+            assert chance_jaccard(a, b, n) == pytest.approx(float(mean), abs=1e-12), (a, b)
+            for k in range(min(a, b) + 1):
+                tail = Fraction(sum(len(x & y) >= k for x, y in pairs), len(pairs))
+                assert overlap_p_value(k, a, b, n) == pytest.approx(float(tail), abs=1e-12), (a, b, k)
+    # two sets of half the items agree about a third by chance (1/3 in the limit)
+    assert chance_jaccard(5000, 5000, 10000) == pytest.approx(1 / 3, abs=1e-3)
+    assert corrected_jaccard(1.0, 0.25) == 1.0 and corrected_jaccard(0.25, 0.25) == 0.0
+    assert corrected_jaccard(0.0, 0.25) == pytest.approx(-1 / 3)
+    with pytest.raises(ValueError, match="must lie in"):
+        chance_jaccard(8, 2, 7)
+
+
+def test_p_value_is_fishers_exact_test_on_the_two_by_two_table():
+    """The overlap p-value equals scipy's one-sided Fisher exact test at the paper's set sizes."""
+    from scipy.stats import fisher_exact
+
+    n, a, b = 11873, 2701, 6206
+    for k in (1300, 1412, 1500, 1605):
+        table = [[k, a - k], [b - k, n - a - b + k]]
+        assert overlap_p_value(k, a, b, n) == pytest.approx(fisher_exact(table, alternative="greater")[1], rel=1e-8)
+
+
+def test_paper_error_sets_chance_corrected():
+    """The paper's error sets over the 11,873 official dev questions: each pair's chance level equals
+    the mean Jaccard of random sets of the same sizes (simulated), and Tiny-BERT's errors agree with
+    those of every model but BERT-mini barely above chance, which Table 2's raw 0.22 to 0.30 do not
+    show."""
+    import numpy as np
+
+    need_shared(PAPER_SETS)
+    sets = [read_error_set(PAPER_SETS / f"{n}.json") for n in PAPER_ORDER]
+    result = compare_errors(sets, n_questions=11873)
+    rng = np.random.default_rng(0)
+    draws = 300
+    for p in result.pairs[:5] + result.pairs[-1:]:
+        sims = []
+        for _ in range(draws):
+            x = np.zeros(11873, bool)
+            y = np.zeros(11873, bool)
+            x[rng.choice(11873, p.size_i, replace=False)] = True
+            y[rng.choice(11873, p.size_j, replace=False)] = True
+            sims.append((x & y).sum() / (x | y).sum())
+        assert p.chance == pytest.approx(np.mean(sims), abs=1e-3)
+        assert p.corrected == pytest.approx((p.jaccard - p.chance) / (1 - p.chance))
+        assert p.p_overlap < 1e-9  # every pair overlaps more than chance
+    corrected = {(p.model_i, p.model_j): p.corrected for p in result.pairs}
+    assert corrected["bert_large", "bert_base"] == pytest.approx(0.450, abs=5e-4)
+    assert all(v < 0.05 for (i, j), v in corrected.items() if j == "tiny_bert" and i != "bert_mini")
+    assert corrected["bert_mini", "tiny_bert"] == pytest.approx(0.242, abs=5e-4)  # raw 0.487
+    assert compare_errors(sets).pairs[0].chance is None  # no question count, no chance level
+    with pytest.raises(MismatchError, match="more than the 5000 scored"):
+        compare_errors(sets, n_questions=5000)
+
+
+def test_knn_chance_is_what_unrelated_embeddings_agree():
+    """Two independent random embeddings of the same points: their mean K-NN Jaccard is the chance
+    level (K-sets drawn from the other n - 1 points), so the corrected mean is about 0; a model
+    against itself is 1."""
+    import numpy as np
+
+    from miniature.characteristics.representation import compare_representations
+
+    rng = np.random.default_rng(0)
+    n = 400
+    a, b = rng.normal(size=(n, 16)).astype(np.float32), rng.normal(size=(n, 16)).astype(np.float32)
+    res = compare_representations({"before": {"a": a, "b": b, "a2": a.copy()}}, ks=[5, 20], table_k=20)
+    for k in (5, 20):
+        ab = res.row("before", "a", "b", k)
+        assert ab["chance"] == pytest.approx(chance_knn_jaccard(k, n))
+        assert ab["corrected"] == pytest.approx(0.0, abs=0.01)
+        assert res.row("before", "a", "a2", k)["corrected"] == pytest.approx(1.0)
+    assert chance_knn_jaccard(20, n) == pytest.approx(np.mean([
+        len(set(x) & set(y)) / len(set(x) | set(y)) for x, y in
+        ((rng.choice(n - 1, 20, replace=False), rng.choice(n - 1, 20, replace=False)) for _ in range(20000))]),
+        abs=1e-3)
+
+
+def test_question_counts_must_agree():
+    a, b = ErrorSet("a", frozenset({"q1", "q2"}), None, 10), ErrorSet("b", frozenset({"q2"}), None, 12)
+    with pytest.raises(MismatchError, match=r"record different question counts \(\[10, 12\]\)"):
+        compare_errors([a, b])
+    with pytest.raises(MismatchError, match="scored on 10 questions, not 12"):
+        compare_errors([a, ErrorSet("b", frozenset({"q2"}))], n_questions=12)
+    result = compare_errors([a, ErrorSet("b", frozenset({"q2"}))])  # one recorded count holds for both
+    assert [s.n_questions for s in result.sets] == [10, 10] and result.pairs[0].n == 10
+    # by hand: a random 2-set and 1-set of 10 share the one with probability 1/5 -> E[J] = 1/5 * 1/2
+    assert result.pairs[0].chance == pytest.approx(0.1) and result.pairs[0].corrected == pytest.approx(4 / 9)

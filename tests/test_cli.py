@@ -38,6 +38,17 @@ def test_errors_from_error_sets_prints_and_writes(tmp_path, capsys):
     assert [i["sha256"] for i in doc["meta"]["inputs"]]  # inputs and their hashes
     assert (out / "errors.csv").read_text().startswith("model_i,model_j,jaccard")
     assert json.loads((out / "error_sets" / "large.json").read_text())["errors"]
+    assert doc["rows"][0]["chance_jaccard"] is None  # the number of questions is not known
+    # with it: the chance level, the corrected Jaccard and the overlap's p-value
+    assert main([*args, "--questions", "11873"]) == 0
+    assert "| large | base | 0.528 | 0.142 | 0.450 | <1e-300 |" in capsys.readouterr().out
+    row = json.loads((out / "errors.json").read_text())["rows"][0]
+    assert (row["n"], round(row["chance_jaccard"], 3), round(row["corrected_jaccard"], 3)) == (11873, 0.142, 0.450)
+    # the sets miniature wrote record their question count, so reading them back needs no --questions
+    again = ["errors", "--error-sets", str(out / "error_sets" / "large.json"), str(out / "error_sets" / "base.json"),
+             "--out", str(tmp_path / "again")]
+    assert main(again) == 0
+    assert "| large | base | 0.528 | 0.142 | 0.450 |" in capsys.readouterr().out
 
 
 def test_score_and_errors_from_predictions(tmp_path, capsys):
@@ -88,6 +99,13 @@ def test_bad_inputs_one_line_exit_2_nothing_written(tmp_path, capsys):
     _fail(capsys, ["errors", "--config", str(cfg2), "--out", str(out)], "unknown config key 'qa.learning_rat'", out)
     _fail(capsys, ["errors", "--error-sets", str(bad), str(bad), "--out", str(out)], "not valid JSON", out)
     _fail(capsys, ["errors", "--predictions", str(empty), "--out", str(out)], "needs --gold", out)
+    large = str(PAPER_SETS / "bert_large.json")
+    _fail(capsys, ["errors", "--error-sets", large, large, "--names", "a", "b", "--questions", "100", "--out", str(out)],
+          "name 2701 distinct questions, more than the 100 scored", out)
+    _fail(capsys, ["errors", "--error-sets", large, large, "--names", "a", "b", "--questions", "11873", "--gold", str(DEV),
+                   "--out", str(out)], "either a gold file or a question count", out)
+    _fail(capsys, ["errors", "--predictions", str(empty), "--gold", str(DEV), "--questions", "9", "--out", str(out)],
+          "--questions is for --error-sets", out)
     _fail(capsys, ["predict", "--model", "bert-huge", "--data", str(DEV), "--out", str(out)], "unknown model", out)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import miniature
+from miniature.agreement import chance_jaccard, overlap_p_value
 from miniature.characteristics.distribution import Features, compare_distributions, subsample
 from miniature.cli import main
 from miniature.config import parse_config
@@ -57,9 +58,14 @@ def test_ood_sets_and_jaccard_equal_brute_force(backend):
         for r in (r for r in res.sweep() if r["k"] == k):
             a, b = want[r["model_i"]], want[r["model_j"]]
             assert r["mean"] == pytest.approx(len(a & b) / len(a | b))
+            # chance: sets of these sizes drawn from the 100 test points (checked by enumeration elsewhere)
+            assert r["chance"] == pytest.approx(chance_jaccard(len(a), len(b), 100))
+            assert r["corrected"] == pytest.approx((r["mean"] - r["chance"]) / (1 - r["chance"]))
     rows = res.rows()
     assert [(r["model_i"], r["model_j"]) for r in rows] == [("m0", "m1"), ("m0", "m2"), ("m1", "m2")]
     assert rows[1]["jaccard"] > rows[0]["jaccard"]  # m0 and m2 see the same shifted direction
+    assert rows[1]["p_overlap"] == pytest.approx(overlap_p_value(rows[1]["intersection"], rows[1]["flagged_i"],
+                                                                 rows[1]["flagged_j"], 100))
 
 
 def test_every_threshold_keeps_the_requested_share_of_validation():

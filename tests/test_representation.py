@@ -20,6 +20,9 @@ def circle(degrees: list[float]) -> np.ndarray:
 # K=2 sets, worked by hand:  A: {1,2} {0,2} {0,1} {2,4} {2,3}    B: {1,2} {2,3} {0,1} {1,4} {1,3}
 # per-point Jaccard 1, 1/3, 1, 1/3, 1/3 -> mean 3/5, population variance 8/75.
 # K=1: A: 1 0 1 4 3   B: 2 2 0 4 3  -> Jaccard 0 0 0 1 1 -> mean 2/5, variance 6/25.
+# Chance at K=2: two random 2-sets of the 4 other points share 0, 1 or 2 with probabilities 1/6,
+# 4/6, 1/6 -> E[J] = 4/6 * 1/3 + 1/6 * 1 = 7/18; corrected (3/5 - 7/18) / (11/18) = 19/55.
+# At K=1: they share one with probability 1/4 -> 1/4; corrected (2/5 - 1/4) / (3/4) = 1/5.
 A = circle([0, 10, 30, 70, 100])
 B = circle([0, 50, 20, 90, 120])
 
@@ -33,7 +36,10 @@ def test_hand_worked_five_points():
     assert res.value("before", "A", "B", 2) == pytest.approx((3 / 5, 8 / 75))
     assert res.value("before", "A", "B", 1) == pytest.approx((2 / 5, 6 / 25))
     assert res.rows() == [{"model_i": "A", "model_j": "B", "before_mean": pytest.approx(0.6),
-                           "before_variance": pytest.approx(8 / 75)}]
+                           "before_variance": pytest.approx(8 / 75), "chance": pytest.approx(7 / 18),
+                           "before_corrected": pytest.approx(19 / 55)}]
+    at_1 = res.row("before", "B", "A", 1)
+    assert (at_1["chance"], at_1["corrected"]) == (pytest.approx(1 / 4), pytest.approx(1 / 5))
 
 
 def test_overlaps_at_every_k_equal_python_sets():

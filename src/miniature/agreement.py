@@ -1,4 +1,5 @@
-"""Agreement measures shared by every characteristic: set Jaccard, containment, kNN-set Jaccard."""
+"""Agreement measures shared by every characteristic: set Jaccard, containment, kNN-set Jaccard,
+and what chance alone gives them (sets of the same sizes drawn at random from the same items)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,47 @@ def containment(a: AbstractSet, b: AbstractSet) -> float:
     return 1.0 if not a else len(a & b) / len(a)
 
 
+def overlap_distribution(a: int, b: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every possible |A n B| of two sets of sizes `a` and `b` drawn independently and uniformly from
+    `n` items, and its log-probability (the hypergeometric law, from log-factorials)."""
+    if not (0 <= a <= n and 0 <= b <= n):
+        raise ValueError(f"set sizes {a} and {b} must lie in [0, {n}]")
+    logfact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+
+    def log_choose(x: int | np.ndarray, y: int | np.ndarray) -> np.ndarray:
+        return logfact[x] - logfact[y] - logfact[x - y]
+
+    k = np.arange(max(0, a + b - n), min(a, b) + 1)
+    return k, log_choose(a, k) + log_choose(n - a, b - k) - log_choose(n, b)
+
+
+def chance_jaccard(a: int, b: int, n: int) -> float:
+    """The expected Jaccard of two sets of sizes `a` and `b` drawn independently and uniformly from
+    `n` items: the agreement set sizes alone give (two models wrong on half the questions each
+    agree about 1/3 by chance). Exact: E[k / (a + b - k)] over the hypergeometric k."""
+    k, log_p = overlap_distribution(a, b, n)
+    if a == 0 and b == 0:
+        return 1.0
+    return float((np.exp(log_p) * k / (a + b - k)).sum())
+
+
+def corrected_jaccard(observed: float, chance: float) -> float:
+    """(J - E[J]) / (1 - E[J]): 0 at chance agreement, 1 at identity, negative below chance (as
+    Cohen's kappa corrects raw agreement); NaN where chance already gives 1 (nothing to correct)."""
+    return float("nan") if chance >= 1.0 else (observed - chance) / (1.0 - chance)
+
+
+def overlap_p_value(intersection: int, a: int, b: int, n: int) -> float:
+    """P(|A n B| >= intersection) for random sets of sizes a and b of n items: the one-sided
+    hypergeometric (Fisher exact) test that two sets overlap more than chance."""
+    k, log_p = overlap_distribution(a, b, n)
+    tail = log_p[k >= intersection]
+    if tail.size == 0:
+        return 0.0
+    top = tail.max()
+    return float(min(1.0, np.exp(top) * np.exp(tail - top).sum()))
+
+
 @dataclass(frozen=True)
 class SetPair:
     """The agreement of two named sets."""
@@ -37,6 +79,10 @@ class SetPair:
     union: int
     i_in_j: float  # |Ei n Ej| / |Ei|
     j_in_i: float  # |Ei n Ej| / |Ej|
+    n: int | None = None  # the items both sets are drawn from (questions scored), where known
+    chance: float | None = None  # chance_jaccard(size_i, size_j, n)
+    corrected: float | None = None  # corrected_jaccard(jaccard, chance)
+    p_overlap: float | None = None  # overlap_p_value(intersection, size_i, size_j, n)
 
     @property
     def relation(self) -> str:
@@ -61,15 +107,26 @@ class SetPair:
             "i_in_j": self.i_in_j,
             "j_in_i": self.j_in_i,
             "relation": self.relation,
+            "n": self.n,
+            "chance_jaccard": self.chance,
+            "corrected_jaccard": self.corrected,
+            "p_overlap": self.p_overlap,
         }
 
 
-def set_pair(name_i: str, a: AbstractSet, name_j: str, b: AbstractSet) -> SetPair:
-    inter = len(a & b)
-    return SetPair(
-        name_i, name_j, jaccard(a, b), len(a), len(b), inter, len(a | b),
-        containment(a, b), containment(b, a),
-    )
+def set_pair(name_i: str, a: AbstractSet, name_j: str, b: AbstractSet, n: int | None = None) -> SetPair:
+    """The agreement of two sets; with `n`, the items they are drawn from, also its chance level,
+    the chance-corrected Jaccard and the p-value of the overlap."""
+    inter, union = len(a & b), len(a | b)
+    stats: tuple = ()
+    if n is not None:
+        if union > n:
+            raise ValueError(f"{name_i!r} and {name_j!r} hold {union} items between them, more than the {n} drawn from")
+        chance = chance_jaccard(len(a), len(b), n)
+        corrected = corrected_jaccard(jaccard(a, b), chance)
+        stats = (n, chance, None if np.isnan(corrected) else corrected, overlap_p_value(inter, len(a), len(b), n))
+    return SetPair(name_i, name_j, jaccard(a, b), len(a), len(b), inter, union,
+                   containment(a, b), containment(b, a), *stats)
 
 
 def pair_order(names: Sequence[str]) -> list[tuple[str, str]]:
@@ -77,9 +134,10 @@ def pair_order(names: Sequence[str]) -> list[tuple[str, str]]:
     return list(itertools.combinations(names, 2))
 
 
-def pairwise_sets(sets: Mapping[str, AbstractSet]) -> list[SetPair]:
-    """Agreement of every pair of sets, in the order the sets were given."""
-    return [set_pair(i, sets[i], j, sets[j]) for i, j in pair_order(list(sets))]
+def pairwise_sets(sets: Mapping[str, AbstractSet], n: int | None = None) -> list[SetPair]:
+    """Agreement of every pair of sets, in the order the sets were given (with chance levels where
+    `n`, the items they are drawn from, is known)."""
+    return [set_pair(i, sets[i], j, sets[j], n) for i, j in pair_order(list(sets))]
 
 
 def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> np.ndarray:
@@ -138,6 +196,12 @@ def knn_jaccard(a: np.ndarray, b: np.ndarray, k: int | None = None) -> np.ndarra
     k = k or a.shape[1]
     inter = knn_overlaps(a, b, [k])[:, 0]
     return inter / (2 * k - inter)
+
+
+def chance_knn_jaccard(k: int, n: int) -> float:
+    """The expected Jaccard of two K-neighbour sets of a point drawn at random from the other n - 1
+    points: what two unrelated embeddings agree by chance (about K / (2n) for K << n)."""
+    return chance_jaccard(k, k, n - 1)
 
 
 def mean_var(values: np.ndarray) -> tuple[float, float]:

@@ -152,17 +152,22 @@ def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[Err
 
 def errors(config: str | Path | StudyConfig | None = None, *, predictions: Sequence[str | Path] = (),
            gold: str | Path | None = None, error_sets: Sequence[str | Path] = (),
-           names: Sequence[str] = (), out: str | Path | None = None, overrides: Sequence[str] = (),
-           progress: bool = False) -> ErrorsResult:
+           names: Sequence[str] = (), n_questions: int | None = None, out: str | Path | None = None,
+           overrides: Sequence[str] = (), progress: bool = False) -> ErrorsResult:
     """Compare the prediction errors of models, prediction files or error-set files.
 
     Exactly one of `config` (models fine-tuned and scored), `predictions` (with `gold`) or
-    `error_sets` (JSON lists of ids; `gold`, if given, fixes their universe). Writes
+    `error_sets` (JSON lists of ids; `gold`, if given, fixes their universe; else `n_questions`,
+    the number of questions they were scored on, gives their chance levels). Writes
     errors.md/.csv/.json and the error sets into `out`, if given.
     """
     modes = sum([config is not None, bool(predictions), bool(error_sets)])
     if modes != 1:
         raise ConfigError("give exactly one of a config, --predictions or --error-sets")
+    if n_questions is not None and not error_sets:
+        raise ConfigError("--questions is for --error-sets; models and predictions are counted from their gold file")
+    if n_questions is not None and gold is not None:
+        raise ConfigError("give either a gold file or a question count: the gold file fixes the count")
     inputs = list(predictions or error_sets)
     if names and config is not None:
         raise ConfigError(NAMES_WITH_CONFIG)
@@ -184,7 +189,7 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
         dev = load_qa_dataset(gold) if gold is not None else None
         sets = [read_error_set(p, n) for n, p in zip(labels, inputs)]
         meta = meta_block(inputs=_inputs_meta(([gold] if gold else []) + inputs))
-    result = compare_errors(sets, dev)
+    result = compare_errors(sets, dev, n_questions)
     if out is not None:
         write_outputs(out, lambda d: result.write(d, meta), "errors")
     return result

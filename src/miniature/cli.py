@@ -115,8 +115,8 @@ def _cmd_errors(args: argparse.Namespace) -> None:
     config = _preflight(load_config(args.config, args.set), "errors") if args.config else None
     out = _out_folder(args, Path(config.run_dir) / "errors" if config else Path("miniature-errors"))
     result = errors(config, predictions=args.predictions or (), gold=args.gold,
-                    error_sets=args.error_sets or (), names=args.names or (), out=out,
-                    progress=not args.quiet)
+                    error_sets=args.error_sets or (), names=args.names or (), n_questions=args.questions,
+                    out=out, progress=not args.quiet)
     print(result.markdown())
     print(f"written: {out}/errors.md, errors.csv, errors.json", file=sys.stderr)
 
@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--predictions", nargs="+", metavar="PRED.json", help="prediction files (need --gold)")
     src.add_argument("--error-sets", nargs="+", metavar="IDS.json", help="JSON lists of wrong question ids")
     s.add_argument("--gold", help="gold file for --predictions (and the universe of --error-sets)")
+    s.add_argument("--questions", type=_positive, metavar="N",
+                   help="--error-sets without --gold: how many questions they were scored on (for chance "
+                        "levels; the paper's: 11873)")
     s.add_argument("--names", nargs="+", help="labels for the inputs, in order")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set qa.epochs=1 (repeatable)")

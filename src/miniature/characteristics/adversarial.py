@@ -35,7 +35,8 @@ TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_at
 METRIC_COLUMNS = ["target_model", "n", "skipped", "failed", "succeeded", "over_budget", "original_accuracy",
                   "after_attack_accuracy", "absolute_change", "percent_change", "success_rate",
                   "mean_perturbed", "mean_queries"]
-AGREEMENT_COLUMNS = ["model_i", "model_j", "jaccard", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i"]
+AGREEMENT_COLUMNS = ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "p_overlap", "size_i",
+                     "size_j", "intersection", "union", "i_in_j", "j_in_i"]
 
 
 def attack_metrics(results: Sequence[AttackResult]) -> dict[str, Any]:
@@ -85,8 +86,10 @@ class AdversarialResult:
                 for m in self.metric_rows()]
 
     def agreement_rows(self) -> list[dict]:
-        """Jaccard of the sets of examples successfully attacked, for every pair of targets."""
-        return [p.row() for p in pairwise_sets({n: self.succeeded(n) for n in self.names})]
+        """Jaccard of the sets of examples successfully attacked, for every pair of targets, with its
+        chance level: sets of the same sizes drawn from all the examples attacked."""
+        n = len(self.targets[0][1])
+        return [p.row() for p in pairwise_sets({name: self.succeeded(name) for name in self.names}, n)]
 
     def markdown(self) -> str:
         return ("BERT-Attack (Table 3)\n\n" + to_markdown(self.rows(), TABLE3_COLUMNS, 4)

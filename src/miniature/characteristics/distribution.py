@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from miniature.agreement import jaccard, pair_order
+from miniature.agreement import pair_order, set_pair
 from miniature.exceptions import DataError, MismatchError
 from miniature.ood import (
     Detection,
@@ -31,8 +31,9 @@ from miniature.runs import atomic_write_json
 EXACT = IndexSpec()  # the default: exact (flat) search
 DETECTOR_COLUMNS = ["model", "k", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr",
                     "n_bank", "n_val", "n_test"]
-PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "flagged_i", "flagged_j", "intersection", "union"]
-SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "flagged_i", "flagged_j"]  # mean: the Jaccard
+PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "p_overlap", "flagged_i",
+                "flagged_j", "intersection", "union"]
+SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "chance", "corrected", "flagged_i", "flagged_j"]  # mean: the Jaccard
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,13 @@ class DistributionResult:
         return [self.test_ids[i] for i in np.flatnonzero(det.ood)]
 
     def pair(self, i: str, j: str, k: int | None = None) -> dict:
+        """Two models' OOD sets at K: Jaccard, its chance level (sets of the same sizes drawn from the
+        test points), the chance-corrected Jaccard and the p-value of the overlap."""
         k = k or self.table_k
-        a, b = set(self.ood_ids(i, k)), set(self.ood_ids(j, k))
-        return {"model_i": i, "model_j": j, "jaccard": jaccard(a, b), "flagged_i": len(a), "flagged_j": len(b),
-                "intersection": len(a & b), "union": len(a | b)}
+        sp = set_pair(i, set(self.ood_ids(i, k)), j, set(self.ood_ids(j, k)), len(self.test_ids))
+        return {"model_i": i, "model_j": j, "jaccard": sp.jaccard, "chance_jaccard": sp.chance,
+                "corrected_jaccard": sp.corrected, "p_overlap": sp.p_overlap, "flagged_i": sp.size_i,
+                "flagged_j": sp.size_j, "intersection": sp.intersection, "union": sp.union}
 
     def rows(self) -> list[dict]:
         """The pairwise table at K = table_k, pairs in the paper's order."""
@@ -132,8 +136,9 @@ class DistributionResult:
         for k in self.ks:
             for i, j in pair_order(self.names):
                 p = self.pair(i, j, k)
-                out.append({"k": k, "model_i": i, "model_j": j, "mean": p["jaccard"],
-                            "flagged_i": p["flagged_i"], "flagged_j": p["flagged_j"]})
+                out.append({"k": k, "model_i": i, "model_j": j, "mean": p["jaccard"], "chance": p["chance_jaccard"],
+                            "corrected": p["corrected_jaccard"], "flagged_i": p["flagged_i"],
+                            "flagged_j": p["flagged_j"]})
         return out
 
     def markdown(self) -> str:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from miniature.agreement import SetPair, pairwise_sets
 from miniature.data.squad import QADataset
-from miniature.exceptions import DataError, MismatchError
+from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.report.tables import to_markdown, write_table
 from miniature.runs import atomic_write_json, content_key, file_stems, meta_block, read_json_file
 from miniature.scoring import error_ids
 
-COLUMNS = ["model_i", "model_j", "jaccard", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
+COLUMNS = ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "p_overlap", "size_i", "size_j",
+           "intersection", "union", "i_in_j", "j_in_i", "relation"]
 
 
 def universe_key(ids: Sequence[str]) -> str:
@@ -125,12 +126,40 @@ class ErrorsResult:
         return write_table(out, "errors", self.rows(), meta, COLUMNS, extra={"sets": sets_info})
 
 
-def compare_errors(sets: Sequence[ErrorSet], gold: QADataset | None = None) -> ErrorsResult:
-    """Pairwise agreement of error sets, after checking they share one question universe.
+def question_count(sets: Sequence[ErrorSet], gold: QADataset | None = None, n_questions: int | None = None
+                   ) -> int | None:
+    """How many questions the sets were scored on (the items chance draws errors from): the gold
+    file's, else `n_questions`, else the count the sets record; None where nothing says."""
+    recorded = {s.n_questions for s in sets if s.n_questions}
+    if gold is not None and n_questions is not None:
+        raise ConfigError("give either a gold file or a question count: the gold file fixes the count")
+    n = len(gold) if gold is not None else n_questions
+    if n is None:
+        if len(recorded) > 1:
+            raise MismatchError(f"the error sets record different question counts ({sorted(recorded)}); "
+                                "compare sets over the same questions")
+        n = next(iter(recorded), None)
+    elif recorded - {n}:
+        raise MismatchError(f"the error sets were scored on {min(recorded - {n})} questions, not {n}; "
+                            "compare sets over the same questions")
+    if n is not None:
+        wrong = len(frozenset().union(*(s.ids for s in sets)))
+        if wrong > n:
+            raise MismatchError(f"the error sets name {wrong} distinct questions, more than the {n} scored; "
+                                "give the number of questions they were scored on")
+    return n
+
+
+def compare_errors(sets: Sequence[ErrorSet], gold: QADataset | None = None,
+                   n_questions: int | None = None) -> ErrorsResult:
+    """Pairwise agreement of error sets, after checking they share one question universe, with
+    what chance gives sets of their sizes (where the number of questions is known).
 
     Args:
         sets: two or more error sets, in the order rows should follow (the paper's: large first).
         gold: the gold questions, if known: every error id must be one of them.
+        n_questions: for sets given without gold or recorded count (the paper's: 11,873, the
+            official SQuAD 2.0 dev set), the number of questions they were scored on.
     """
     if len(sets) < 2:
         raise DataError(f"comparing error sets needs at least two, got {len(sets)}")
@@ -139,5 +168,6 @@ def compare_errors(sets: Sequence[ErrorSet], gold: QADataset | None = None) -> E
     if dup:
         raise DataError(f"two inputs share the name {dup[0]!r}; give distinct --names")
     check_universes(sets, gold)
-    pairs = pairwise_sets({s.name: s.ids for s in sets})
-    return ErrorsResult(tuple(sets), tuple(pairs))
+    n = question_count(sets, gold, n_questions)
+    pairs = pairwise_sets({s.name: s.ids for s in sets}, n)
+    return ErrorsResult(tuple(replace(s, n_questions=s.n_questions or n) for s in sets), tuple(pairs))

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from miniature.agreement import knn_overlaps, mean_var, pair_order
+from miniature.agreement import (
+    chance_knn_jaccard,
+    corrected_jaccard,
+    knn_overlaps,
+    mean_var,
+    pair_order,
+)
 from miniature.config import QAConfig, RepresentationConfig
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
@@ -19,7 +25,7 @@ from miniature.runs import RunDir, atomic_write_json, computing, content_key, me
 from miniature.zoo import ModelSpec
 
 PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
-SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "n_points"]
+SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "chance", "corrected", "n_points"]
 
 
 def embedding_key(checkpoint_id: Any, data: QADataset, rcfg: RepresentationConfig, qa: QAConfig,
@@ -94,23 +100,33 @@ class RepresentationResult:
     table_k: int
     sweep: tuple[dict, ...]  # rows of SWEEP_COLUMNS
 
-    def value(self, phase: str, i: str, j: str, k: int) -> tuple[float, float]:
-        """(mean, variance) of one pair at one K (either order)."""
+    def row(self, phase: str, i: str, j: str, k: int) -> dict:
+        """The sweep row of one pair at one K (either order)."""
         for r in self.sweep:
             if r["phase"] == phase and r["k"] == k and {r["model_i"], r["model_j"]} == {i, j}:
-                return r["mean"], r["variance"]
+                return r
         raise KeyError((phase, i, j, k))
 
+    def value(self, phase: str, i: str, j: str, k: int) -> tuple[float, float]:
+        """(mean, variance) of one pair at one K (either order)."""
+        r = self.row(phase, i, j, k)
+        return r["mean"], r["variance"]
+
     def columns(self) -> list[str]:
-        return ["model_i", "model_j"] + [f"{p}_{s}" for p in self.phases for s in ("mean", "variance")]
+        return (["model_i", "model_j"] + [f"{p}_{s}" for p in self.phases for s in ("mean", "variance")]
+                + ["chance"] + [f"{p}_corrected" for p in self.phases])
 
     def rows(self) -> list[dict]:
-        """The pairwise table at K = table_k: mean and variance per phase, pairs in the paper's order."""
+        """The pairwise table at K = table_k: mean and variance per phase, pairs in the paper's order,
+        then the mean's chance level and each phase's chance-corrected mean."""
         out = []
         for i, j in pair_order(self.names):
             row: dict[str, Any] = {"model_i": i, "model_j": j}
             for p in self.phases:
                 row[f"{p}_mean"], row[f"{p}_variance"] = self.value(p, i, j, self.table_k)
+            for p in self.phases:
+                r = self.row(p, i, j, self.table_k)
+                row["chance"], row[f"{p}_corrected"] = r["chance"], r["corrected"]
             out.append(row)
         return out
 
@@ -133,14 +149,18 @@ class RepresentationResult:
 
 
 def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[int]) -> list[dict]:
-    """Mean and variance of per-point Jaccard for every pair and K, from each model's K_max-NN."""
+    """Mean and variance of per-point Jaccard for every pair and K, from each model's K_max-NN, with
+    the mean two unrelated embeddings give (K-sets drawn at random from the other n - 1 points)
+    and the mean corrected for it."""
     rows = []
     for i, j in pair_order(list(neighbours)):
         inter = knn_overlaps(neighbours[i], neighbours[j], ks)
+        n = len(neighbours[i])
         for col, k in enumerate(ks):
             mean, var = mean_var(inter[:, col] / (2 * k - inter[:, col]))
-            rows.append({"phase": phase, "model_i": i, "model_j": j, "k": k, "mean": mean,
-                         "variance": var, "n_points": len(neighbours[i])})
+            chance = chance_knn_jaccard(k, n)
+            rows.append({"phase": phase, "model_i": i, "model_j": j, "k": k, "mean": mean, "variance": var,
+                         "chance": chance, "corrected": corrected_jaccard(mean, chance), "n_points": n})
     return rows
 
 

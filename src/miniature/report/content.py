@@ -43,7 +43,15 @@ def lead(models: Sequence[str], present: Sequence[str]) -> str:
             f"{large} with {len(small)} compressed model(s) ({', '.join(small) or 'none'}) on {compared}. "
             "Each characteristic is an agreement between two models, a Jaccard coefficient: 1 when they behave "
             "alike on every point, 0 when they share nothing. Were the compressed models miniatures of "
-            f"{large}, their agreement with it would be close to 1.")
+            f"{large}, their agreement with it would be close to 1. Set sizes alone give some agreement (two "
+            "models each wrong on half the questions share a third of their errors by chance), so the tables "
+            "below also give each Jaccard's chance level, for sets of the same sizes drawn at random, and the "
+            "chance-corrected Jaccard: 0 at chance, 1 when identical.")
+
+
+def present(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
+    """The columns some row holds (a run folder written before a column existed lacks it)."""
+    return [c for c in columns if any(r.get(c) is not None for r in rows)]
 
 
 def _figure(figures: Mapping[str, str], name: str, wide: bool = False) -> list[Block]:
@@ -58,8 +66,9 @@ def errors_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
     blocks: list[Block] = [Paragraph(describe("errors"))]
     t = res.table("errors", "errors")
     if t:
-        blocks.append(table("Agreement of error sets", t.rows, ["model_i", "model_j", "jaccard", "size_i", "size_j",
-                                                                "intersection", "relation"], shade=["jaccard"]))
+        blocks.append(table("Agreement of error sets", t.rows, present(t.rows, [
+            "model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "size_i", "size_j", "intersection",
+            "relation"]), shade=["jaccard"]))
         sets = [s for s in t.extra.get("sets") or [] if isinstance(s, dict)]
         if sets:
             blocks.append(table("Error sets", sets, ["name", "errors", "n_questions"]))
@@ -75,8 +84,8 @@ def representation_section(res: RunResults, figures: Mapping[str, str]) -> list[
     blocks: list[Block] = [Paragraph(describe("representation"))]
     t = res.table("representation", "representation")
     if t:
-        cols = ["model_i", "model_j"] + [c for c in ("before_mean", "before_variance", "after_mean", "after_variance")
-                                         if any(c in r for r in t.rows)]
+        cols = present(t.rows, ["model_i", "model_j", "before_mean", "before_variance", "after_mean", "after_variance",
+                                "chance", "before_corrected", "after_corrected"])
         blocks.append(table(f"Mean and variance over points of the K-NN Jaccard, K = {table_k(res, 'representation')}",
                             t.rows, cols, shade=["before_mean", "after_mean"]))
     return blocks + _heatmaps(figures, ["representation_before", "representation_after"])
@@ -90,7 +99,8 @@ def distribution_section(res: RunResults, figures: Mapping[str, str]) -> list[Bl
         tpr = t.extra.get("tpr")
         rule = f", threshold keeping {tpr:.0%} of in-distribution points" if isinstance(tpr, float) else ""
         blocks.append(table(f"Agreement of OOD sets (Deep kNN, K = {k}{rule})", t.rows,
-                            ["model_i", "model_j", "jaccard", "flagged_i", "flagged_j", "intersection", "union"],
+                            present(t.rows, ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard",
+                                             "flagged_i", "flagged_j", "intersection", "union"]),
                             shade=["jaccard"]))
     det = [r for r in res.rows("distribution", "distribution_detectors") if r.get("k") == k]
     if det:

@@ -11,18 +11,21 @@ from typing import Any
 from miniature.runs import atomic_write_json, atomic_write_text
 
 
-def _fmt(value: Any, digits: int) -> str:
+def _fmt(value: Any, digits: int, column: str = "") -> str:
+    if isinstance(value, float) and column.startswith("p_"):  # a p-value: its magnitude, however small
+        return f"{value:.2g}" if value > 0 else "<1e-300"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return "" if value is None else str(value)
 
 
 def to_markdown(rows: Sequence[dict], columns: Sequence[str] | None = None, digits: int = 3) -> str:
-    """A GitHub-style Markdown table; floats rounded to `digits` decimals."""
+    """A GitHub-style Markdown table; floats rounded to `digits` decimals (p-values, columns `p_*`,
+    to two significant digits)."""
     columns = list(columns or (rows[0].keys() if rows else []))
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c), digits) for c in columns) + " |")
+        lines.append("| " + " | ".join(_fmt(r.get(c), digits, c) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
