@@ -33,14 +33,23 @@ def _save(plt: Any, fig: Any, path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _sweep_lines(rows: Sequence[dict], reference: str) -> dict[str, list[tuple[int, float]]]:
-    """Other model -> sorted (K, mean) points of its pair with `reference`."""
+def _sweep_lines(rows: Sequence[dict], reference: str, value: str = "mean") -> dict[str, list[tuple[int, float]]]:
+    """Other model -> sorted (K, `value`) points of its pair with `reference`."""
     lines: dict[str, list[tuple[int, float]]] = {}
     for r in rows:
-        if reference in (r["model_i"], r["model_j"]) and r.get("mean") is not None:
+        if reference in (r["model_i"], r["model_j"]) and r.get(value) is not None:
             other = r["model_j"] if r["model_i"] == reference else r["model_i"]
-            lines.setdefault(other, []).append((r["k"], r["mean"]))
+            lines.setdefault(other, []).append((r["k"], r[value]))
     return {other: sorted(pts) for other, pts in lines.items()}
+
+
+def _chance_lines(ax, rows: Sequence[dict], reference: str, colours: Mapping[str, str]) -> None:
+    """Each pair's chance level against K (rows' `chance`, where written), dotted in its line's colour."""
+    drawn = False
+    for other, pts in _sweep_lines(rows, reference, "chance").items():
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle=":", linewidth=1.1, alpha=0.8,
+                color=colours.get(other), label=None if drawn else "chance level (dotted)")
+        drawn = True
 
 
 def plot_k_sweep(path: str | Path, panels: Mapping[str, Sequence[dict]], reference: str,
@@ -54,8 +63,11 @@ def plot_k_sweep(path: str | Path, panels: Mapping[str, Sequence[dict]], referen
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=True)
     for n, (ax, (title, rows)) in enumerate(zip(axes[0], panels.items())):
+        colours = {}
         for other, pts in _sweep_lines(rows, reference).items():
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, label=other)
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, label=other)
+            colours[other] = line.get_color()
+        _chance_lines(ax, rows, reference, colours)
         ax.set_title(f"({chr(ord('a') + n)}) {title}")
         ax.set_xlabel("K")
         ax.set_ylim(0, 1)
@@ -82,9 +94,12 @@ def plot_figure1(path: str | Path, panels: Mapping[str, Sequence[dict]], referen
     for n, (ax, (title, rows)) in enumerate(zip(axes[0], panels.items())):
         lines = _sweep_lines(rows, reference)
         top = max((y for pts in lines.values() for _, y in pts), default=1.0)
+        colours = {}
         for other, pts in lines.items():
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, linewidth=1.6,
-                    label=other)
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, linewidth=1.6,
+                              label=other)
+            colours[other] = line.get_color()
+        _chance_lines(ax, rows, reference, colours)
         ax.set_title(f"({chr(ord('a') + n)}) {title}", fontsize=10)
         ax.set_xlabel("K")
         ax.set_ylabel((ylabels or {}).get(title, "mean Jaccard"))
