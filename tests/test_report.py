@@ -338,3 +338,28 @@ def test_report_renders_in_headless_chromium(full, tmp_path):
     assert f'data-images-loaded="{n_figures}"' in dom  # every embedded PNG decoded in a real browser
     for name in NAMES:
         assert html.escape(name, quote=False) in dom
+
+
+def test_k_sweep_figures_draw_the_chance_levels(tmp_path, monkeypatch):
+    """Figure 1 draws each pair's chance level dotted (one grey line where all pairs share it, as
+    K-NN sets do), at the values the sweep rows carry."""
+    from miniature.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda plt, fig, path: drawn.append(fig) or Path(path))
+
+    def rows(chances: dict) -> list[dict]:
+        return [{"model_i": "L", "model_j": o, "k": k, "mean": 0.5, "chance": c[k]}
+                for o, c in chances.items() for k in (1, 5)]
+
+    shared = {1: 0.01, 5: 0.05}
+    figures.plot_figure1(tmp_path / "f.png", {"knn": rows({"a": shared, "b": shared}),
+                                              "ood": rows({"a": {1: 0.2, 5: 0.3}, "b": {1: 0.4, 5: 0.1}})}, "L")
+    knn_ax, ood_ax = drawn[0].axes
+    dotted = [[(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.get_lines()
+               if line.get_linestyle() == ":"] for ax in (knn_ax, ood_ax)]
+    assert dotted[0] == [((1, 5), (0.01, 0.05))]
+    assert dotted[1] == [((1, 5), (0.2, 0.3)), ((1, 5), (0.4, 0.1))]
+    colours = {line.get_label(): line.get_color() for line in ood_ax.get_lines() if line.get_linestyle() == "-"}
+    assert [line.get_color() for line in ood_ax.get_lines() if line.get_linestyle() == ":"] == [colours["a"],
+                                                                                               colours["b"]]

@@ -10,7 +10,7 @@ import os
 # setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from miniature.api import adversarial, distribution, errors, predict, representation, score
 from miniature.exceptions import MiniatureError

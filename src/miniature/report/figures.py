@@ -44,9 +44,16 @@ def _sweep_lines(rows: Sequence[dict], reference: str, value: str = "mean") -> d
 
 
 def _chance_lines(ax, rows: Sequence[dict], reference: str, colours: Mapping[str, str]) -> None:
-    """Each pair's chance level against K (rows' `chance`, where written), dotted in its line's colour."""
+    """Each pair's chance level against K (rows' `chance`, where written), dotted in its line's colour;
+    one grey line where every pair has the same (K-NN sets: it depends on K and the points only)."""
+    lines = _sweep_lines(rows, reference, "chance")
+    if len({tuple(pts) for pts in lines.values()}) == 1:
+        pts = next(iter(lines.values()))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle=":", linewidth=1.3, color="0.35",
+                label="chance level")
+        return
     drawn = False
-    for other, pts in _sweep_lines(rows, reference, "chance").items():
+    for other, pts in lines.items():
         ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle=":", linewidth=1.1, alpha=0.8,
                 color=colours.get(other), label=None if drawn else "chance level (dotted)")
         drawn = True
