@@ -13,6 +13,7 @@ from miniature.agreement import (
     containment,
     corrected_jaccard,
     jaccard,
+    jaccard_interval,
     overlap_p_value,
     pairwise_sets,
 )
@@ -189,3 +190,31 @@ def test_question_counts_must_agree():
     assert [s.n_questions for s in result.sets] == [10, 10] and result.pairs[0].n == 10
     # by hand: a random 2-set and 1-set of 10 share the one with probability 1/5 -> E[J] = 1/5 * 1/2
     assert result.pairs[0].chance == pytest.approx(0.1) and result.pairs[0].corrected == pytest.approx(4 / 9)
+
+
+def test_jaccard_interval_is_the_question_bootstrap_and_covers():
+    """The multinomial shortcut equals resampling the questions themselves (an independent bootstrap
+    of indicator vectors), and over repeated samples the interval covers the true Jaccard about 95%
+    of the time."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n, both, only_i, only_j = 400, 120, 40, 60
+    cell = np.repeat([0, 1, 2, 3], [both, only_i, only_j, n - both - only_i - only_j])
+    sims = []
+    for _ in range(4000):
+        c = cell[rng.integers(0, n, n)]
+        sims.append((c == 0).sum() / (c < 3).sum())
+    low, high = jaccard_interval(both, only_i, only_j, n)
+    assert (low, high) == pytest.approx(tuple(np.quantile(sims, [0.025, 0.975])), abs=0.006)
+    assert low < both / (both + only_i + only_j) < high
+    assert jaccard_interval(both, only_i, only_j, n) == (low, high)  # seeded
+    # coverage: questions drawn from a population where the true Jaccard is 0.5
+    p = np.array([0.25, 0.125, 0.125, 0.5])
+    covered = 0
+    for _ in range(300):
+        x = rng.multinomial(n, p)
+        lo, hi = jaccard_interval(int(x[0]), int(x[1]), int(x[2]), n, draws=1000, seed=int(rng.integers(1 << 30)))
+        covered += lo <= 0.5 <= hi
+    assert 0.90 <= covered / 300 <= 0.99
+    assert jaccard_interval(0, 0, 0, 10) == (1.0, 1.0)  # two empty sets agree fully, always

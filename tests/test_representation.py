@@ -36,7 +36,9 @@ def test_hand_worked_five_points():
     assert res.value("before", "A", "B", 2) == pytest.approx((3 / 5, 8 / 75))
     assert res.value("before", "A", "B", 1) == pytest.approx((2 / 5, 6 / 25))
     assert res.rows() == [{"model_i": "A", "model_j": "B", "before_mean": pytest.approx(0.6),
-                           "before_variance": pytest.approx(8 / 75), "chance": pytest.approx(7 / 18),
+                           "before_variance": pytest.approx(8 / 75),
+                           # sample variance 8/75 * 5/4 = 2/15; 95% half-width 1.96 * sqrt(2/15 / 5)
+                           "before_ci95": pytest.approx(1.959964 * (2 / 75) ** 0.5), "chance": pytest.approx(7 / 18),
                            "before_corrected": pytest.approx(19 / 55)}]
     at_1 = res.row("before", "B", "A", 1)
     assert (at_1["chance"], at_1["corrected"]) == (pytest.approx(1 / 4), pytest.approx(1 / 5))

@@ -66,6 +66,27 @@ def overlap_p_value(intersection: int, a: int, b: int, n: int) -> float:
     return float(min(1.0, np.exp(top) * np.exp(tail - top).sum()))
 
 
+BOOTSTRAP_DRAWS = 4000
+
+
+def jaccard_interval(both: int, only_i: int, only_j: int, n: int, level: float = 0.95,
+                     draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[float, float]:
+    """A percentile-bootstrap interval of the Jaccard over the n items (resampling questions, or
+    points, with replacement). An item falls in one of four cells (in both sets, in one, in
+    neither), so a resample is a multinomial draw of the four counts: exact and instant.
+    Seeded: the same sets give the same interval."""
+    if n == 0:
+        return 1.0, 1.0
+    rng = np.random.default_rng(seed)
+    counts = np.array([both, only_i, only_j, n - both - only_i - only_j], dtype=np.float64)
+    cells = rng.multinomial(n, counts / n, size=draws)
+    union = cells[:, :3].sum(1)
+    values = np.where(union > 0, cells[:, 0] / np.maximum(union, 1), 1.0)  # an empty union agrees fully
+    tail = (1 - level) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class SetPair:
     """The agreement of two named sets."""
@@ -83,6 +104,7 @@ class SetPair:
     chance: float | None = None  # chance_jaccard(size_i, size_j, n)
     corrected: float | None = None  # corrected_jaccard(jaccard, chance)
     p_overlap: float | None = None  # overlap_p_value(intersection, size_i, size_j, n)
+    ci: tuple[float, float] | None = None  # jaccard_interval: 95% bootstrap interval over the n items
 
     @property
     def relation(self) -> str:
@@ -111,12 +133,14 @@ class SetPair:
             "chance_jaccard": self.chance,
             "corrected_jaccard": self.corrected,
             "p_overlap": self.p_overlap,
+            "jaccard_ci_low": self.ci[0] if self.ci else None,
+            "jaccard_ci_high": self.ci[1] if self.ci else None,
         }
 
 
 def set_pair(name_i: str, a: AbstractSet, name_j: str, b: AbstractSet, n: int | None = None) -> SetPair:
     """The agreement of two sets; with `n`, the items they are drawn from, also its chance level,
-    the chance-corrected Jaccard and the p-value of the overlap."""
+    the chance-corrected Jaccard, the p-value of the overlap and a 95% interval of the Jaccard."""
     inter, union = len(a & b), len(a | b)
     stats: tuple = ()
     if n is not None:
@@ -124,7 +148,8 @@ def set_pair(name_i: str, a: AbstractSet, name_j: str, b: AbstractSet, n: int | 
             raise ValueError(f"{name_i!r} and {name_j!r} hold {union} items between them, more than the {n} drawn from")
         chance = chance_jaccard(len(a), len(b), n)
         corrected = corrected_jaccard(jaccard(a, b), chance)
-        stats = (n, chance, None if np.isnan(corrected) else corrected, overlap_p_value(inter, len(a), len(b), n))
+        stats = (n, chance, None if np.isnan(corrected) else corrected, overlap_p_value(inter, len(a), len(b), n),
+                 jaccard_interval(inter, len(a) - inter, len(b) - inter, n))
     return SetPair(name_i, name_j, jaccard(a, b), len(a), len(b), inter, union,
                    containment(a, b), containment(b, a), *stats)
 
@@ -202,6 +227,12 @@ def chance_knn_jaccard(k: int, n: int) -> float:
     """The expected Jaccard of two K-neighbour sets of a point drawn at random from the other n - 1
     points: what two unrelated embeddings agree by chance (about K / (2n) for K << n)."""
     return chance_jaccard(k, k, n - 1)
+
+
+def mean_half_width(variance: float, n: int, z: float = 1.959964) -> float:
+    """Half-width of the normal 95% interval of a mean over n points, from their population
+    variance: z * sqrt(variance / (n - 1)) (the sample variance over n)."""
+    return z * float(np.sqrt(variance / (n - 1))) if n > 1 else float("nan")
 
 
 def mean_var(values: np.ndarray) -> tuple[float, float]:

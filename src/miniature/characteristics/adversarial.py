@@ -35,8 +35,8 @@ TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_at
 METRIC_COLUMNS = ["target_model", "n", "skipped", "failed", "succeeded", "over_budget", "original_accuracy",
                   "after_attack_accuracy", "absolute_change", "percent_change", "success_rate",
                   "mean_perturbed", "mean_queries"]
-AGREEMENT_COLUMNS = ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "p_overlap", "size_i",
-                     "size_j", "intersection", "union", "i_in_j", "j_in_i"]
+AGREEMENT_COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard",
+                     "corrected_jaccard", "p_overlap", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i"]
 
 
 def attack_metrics(results: Sequence[AttackResult]) -> dict[str, Any]:

@@ -31,8 +31,8 @@ from miniature.runs import atomic_write_json
 EXACT = IndexSpec()  # the default: exact (flat) search
 DETECTOR_COLUMNS = ["model", "k", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr",
                     "n_bank", "n_val", "n_test"]
-PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "p_overlap", "flagged_i",
-                "flagged_j", "intersection", "union"]
+PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard",
+                "corrected_jaccard", "p_overlap", "flagged_i", "flagged_j", "intersection", "union"]
 SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "chance", "corrected", "flagged_i", "flagged_j"]  # mean: the Jaccard
 
 
@@ -108,11 +108,14 @@ class DistributionResult:
         return [self.test_ids[i] for i in np.flatnonzero(det.ood)]
 
     def pair(self, i: str, j: str, k: int | None = None) -> dict:
-        """Two models' OOD sets at K: Jaccard, its chance level (sets of the same sizes drawn from the
-        test points), the chance-corrected Jaccard and the p-value of the overlap."""
+        """Two models' OOD sets at K: Jaccard with its 95% bootstrap interval over the test points, its
+        chance level (sets of the same sizes drawn from the test points), the chance-corrected
+        Jaccard and the p-value of the overlap."""
         k = k or self.table_k
         sp = set_pair(i, set(self.ood_ids(i, k)), j, set(self.ood_ids(j, k)), len(self.test_ids))
-        return {"model_i": i, "model_j": j, "jaccard": sp.jaccard, "chance_jaccard": sp.chance,
+        low, high = sp.ci or (None, None)
+        return {"model_i": i, "model_j": j, "jaccard": sp.jaccard, "jaccard_ci_low": low, "jaccard_ci_high": high,
+                "chance_jaccard": sp.chance,
                 "corrected_jaccard": sp.corrected, "p_overlap": sp.p_overlap, "flagged_i": sp.size_i,
                 "flagged_j": sp.size_j, "intersection": sp.intersection, "union": sp.union}
 

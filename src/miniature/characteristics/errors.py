@@ -13,8 +13,8 @@ from miniature.report.tables import to_markdown, write_table
 from miniature.runs import atomic_write_json, content_key, file_stems, meta_block, read_json_file
 from miniature.scoring import error_ids
 
-COLUMNS = ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "p_overlap", "size_i", "size_j",
-           "intersection", "union", "i_in_j", "j_in_i", "relation"]
+COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard", "corrected_jaccard",
+           "p_overlap", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
 
 
 def universe_key(ids: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ from miniature.agreement import (
     chance_knn_jaccard,
     corrected_jaccard,
     knn_overlaps,
+    mean_half_width,
     mean_var,
     pair_order,
 )
@@ -25,7 +26,7 @@ from miniature.runs import RunDir, atomic_write_json, computing, content_key, me
 from miniature.zoo import ModelSpec
 
 PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
-SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "chance", "corrected", "n_points"]
+SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "ci95", "chance", "corrected", "n_points"]
 
 
 def embedding_key(checkpoint_id: Any, data: QADataset, rcfg: RepresentationConfig, qa: QAConfig,
@@ -114,16 +115,18 @@ class RepresentationResult:
 
     def columns(self) -> list[str]:
         return (["model_i", "model_j"] + [f"{p}_{s}" for p in self.phases for s in ("mean", "variance")]
-                + ["chance"] + [f"{p}_corrected" for p in self.phases])
+                + [f"{p}_ci95" for p in self.phases] + ["chance"] + [f"{p}_corrected" for p in self.phases])
 
     def rows(self) -> list[dict]:
         """The pairwise table at K = table_k: mean and variance per phase, pairs in the paper's order,
-        then the mean's chance level and each phase's chance-corrected mean."""
+        then each mean's 95% half-width, the mean's chance level and each phase's corrected mean."""
         out = []
         for i, j in pair_order(self.names):
             row: dict[str, Any] = {"model_i": i, "model_j": j}
             for p in self.phases:
                 row[f"{p}_mean"], row[f"{p}_variance"] = self.value(p, i, j, self.table_k)
+            for p in self.phases:
+                row[f"{p}_ci95"] = self.row(p, i, j, self.table_k)["ci95"]
             for p in self.phases:
                 r = self.row(p, i, j, self.table_k)
                 row["chance"], row[f"{p}_corrected"] = r["chance"], r["corrected"]
@@ -150,8 +153,9 @@ class RepresentationResult:
 
 def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[int]) -> list[dict]:
     """Mean and variance of per-point Jaccard for every pair and K, from each model's K_max-NN, with
-    the mean two unrelated embeddings give (K-sets drawn at random from the other n - 1 points)
-    and the mean corrected for it."""
+    the half-width of its 95% interval (points taken as independent), the mean two unrelated
+    embeddings give (K-sets drawn at random from the other n - 1 points) and the mean corrected
+    for it."""
     rows = []
     for i, j in pair_order(list(neighbours)):
         inter = knn_overlaps(neighbours[i], neighbours[j], ks)
@@ -160,7 +164,8 @@ def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[in
             mean, var = mean_var(inter[:, col] / (2 * k - inter[:, col]))
             chance = chance_knn_jaccard(k, n)
             rows.append({"phase": phase, "model_i": i, "model_j": j, "k": k, "mean": mean, "variance": var,
-                         "chance": chance, "corrected": corrected_jaccard(mean, chance), "n_points": n})
+                         "ci95": mean_half_width(var, n), "chance": chance,
+                         "corrected": corrected_jaccard(mean, chance), "n_points": n})
     return rows
 
 

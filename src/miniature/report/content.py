@@ -46,7 +46,8 @@ def lead(models: Sequence[str], present: Sequence[str]) -> str:
             f"{large}, their agreement with it would be close to 1. Set sizes alone give some agreement (two "
             "models each wrong on half the questions share a third of their errors by chance), so the tables "
             "below also give each Jaccard's chance level, for sets of the same sizes drawn at random, and the "
-            "chance-corrected Jaccard: 0 at chance, 1 when identical.")
+            "chance-corrected Jaccard: 0 at chance, 1 when identical; and a 95% interval of each Jaccard over "
+            "the points compared.")
 
 
 def present(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
@@ -67,8 +68,8 @@ def errors_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
     t = res.table("errors", "errors")
     if t:
         blocks.append(table("Agreement of error sets", t.rows, present(t.rows, [
-            "model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard", "size_i", "size_j", "intersection",
-            "relation"]), shade=["jaccard"]))
+            "model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard", "corrected_jaccard",
+            "size_i", "size_j", "intersection", "relation"]), shade=["jaccard"]))
         sets = [s for s in t.extra.get("sets") or [] if isinstance(s, dict)]
         if sets:
             blocks.append(table("Error sets", sets, ["name", "errors", "n_questions"]))
@@ -85,7 +86,7 @@ def representation_section(res: RunResults, figures: Mapping[str, str]) -> list[
     t = res.table("representation", "representation")
     if t:
         cols = present(t.rows, ["model_i", "model_j", "before_mean", "before_variance", "after_mean", "after_variance",
-                                "chance", "before_corrected", "after_corrected"])
+                                "before_ci95", "after_ci95", "chance", "before_corrected", "after_corrected"])
         blocks.append(table(f"Mean and variance over points of the K-NN Jaccard, K = {table_k(res, 'representation')}",
                             t.rows, cols, shade=["before_mean", "after_mean"]))
     return blocks + _heatmaps(figures, ["representation_before", "representation_after"])
@@ -99,8 +100,9 @@ def distribution_section(res: RunResults, figures: Mapping[str, str]) -> list[Bl
         tpr = t.extra.get("tpr")
         rule = f", threshold keeping {tpr:.0%} of in-distribution points" if isinstance(tpr, float) else ""
         blocks.append(table(f"Agreement of OOD sets (Deep kNN, K = {k}{rule})", t.rows,
-                            present(t.rows, ["model_i", "model_j", "jaccard", "chance_jaccard", "corrected_jaccard",
-                                             "flagged_i", "flagged_j", "intersection", "union"]),
+                            present(t.rows, ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high",
+                                             "chance_jaccard", "corrected_jaccard", "flagged_i", "flagged_j",
+                                             "intersection", "union"]),
                             shade=["jaccard"]))
     det = [r for r in res.rows("distribution", "distribution_detectors") if r.get("k") == k]
     if det:
