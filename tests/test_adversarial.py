@@ -59,10 +59,18 @@ def test_agreement_is_jaccard_of_successful_attacks():
     result = compare_attacks({"large": a, "small": b}, "bert-base")
     (row,) = result.agreement_rows()
     assert row["jaccard"] == pytest.approx(1 / 4) and row["intersection"] == 1 and row["union"] == 4
-    # chance, by hand: a random 2-set and 3-set of the 4 examples share 1 or 2 (probability 1/2 each),
-    # Jaccard 1/4 or 2/3 -> 11/24; the observed 1/4 lies below it: (1/4 - 11/24) / (13/24) = -5/13
+    # chance, by hand: a random 2-set of the 3 texts large got right and a 3-set of the 4 small got
+    # right share 1 or 2 (probability 1/2 each), Jaccard 1/4 or 2/3 -> 11/24; the observed 1/4 lies
+    # below it: (1/4 - 11/24) / (13/24) = -5/13
     assert (row["n"], row["chance_jaccard"], row["corrected_jaccard"], row["p_overlap"]) == (
         4, pytest.approx(11 / 24), pytest.approx(-5 / 13), pytest.approx(1.0))
+    # chance draws only from what each target got right: both right on texts 0 and 1 alone, one
+    # success each -> the same text with probability 1/2 (not the 1/4 of drawing from all 4 texts)
+    c = [outcome(i, k) for i, k in enumerate(["succeeded", "failed", "skipped", "skipped"])]
+    d = [outcome(i, k) for i, k in enumerate(["failed", "succeeded", "skipped", "skipped"])]
+    (row,) = compare_attacks({"c": c, "d": d}, "bert-base").agreement_rows()
+    assert (row["jaccard"], row["chance_jaccard"], row["corrected_jaccard"]) == (0.0, pytest.approx(0.5),
+                                                                               pytest.approx(-1.0))
     assert result.rows()[0]["attack_model"] == "bert-base"
     with pytest.raises(MismatchError, match="different examples"):
         compare_attacks({"large": a, "small": b[::-1]}, "bert-base")

@@ -218,3 +218,29 @@ def test_jaccard_interval_is_the_question_bootstrap_and_covers():
         covered += lo <= 0.5 <= hi
     assert 0.90 <= covered / 300 <= 0.99
     assert jaccard_interval(0, 0, 0, 10) == (1.0, 1.0)  # two empty sets agree fully, always
+
+
+def test_pooled_chance_against_every_pair_of_subsets_of_the_pools():
+    """Sets drawn each from its own pool (an attack succeeds only on texts the model got right):
+    mean Jaccard and overlap tail over every pair of subsets equal the two-stage hypergeometric law;
+    with both pools all items it is the plain chance level."""
+    import itertools
+    from fractions import Fraction
+
+    from miniature.agreement import set_pair
+
+    n, pool_i, pool_j = 8, set(range(6)), set(range(2, 8))
+    for a in range(len(pool_i) + 1):
+        for b in range(len(pool_j) + 1):
+            pairs = [(set(x), set(y)) for x in itertools.combinations(sorted(pool_i), a)
+                     for y in itertools.combinations(sorted(pool_j), b)]
+            mean = sum(Fraction(len(x & y), len(x | y)) if x | y else Fraction(1) for x, y in pairs) / len(pairs)
+            assert chance_jaccard(a, b, n, (6, 6, 4)) == pytest.approx(float(mean), abs=1e-12), (a, b)
+            for k in range(min(a, b) + 1):
+                tail = Fraction(sum(len(x & y) >= k for x, y in pairs), len(pairs))
+                assert overlap_p_value(k, a, b, n, (6, 6, 4)) == pytest.approx(float(tail), abs=1e-12), (a, b, k)
+    assert chance_jaccard(3, 4, 8, (8, 8, 8)) == pytest.approx(chance_jaccard(3, 4, 8))
+    pair = set_pair("i", {0, 1, 2}, "j", {2, 3}, n, (pool_i, pool_j))
+    assert pair.chance == pytest.approx(chance_jaccard(3, 2, n, (6, 6, 4)))
+    with pytest.raises(ValueError, match="outside its pool"):
+        set_pair("i", {7}, "j", {2}, n, (pool_i, pool_j))

@@ -39,14 +39,43 @@ def overlap_distribution(a: int, b: int, n: int) -> tuple[np.ndarray, np.ndarray
     return k, log_choose(a, k) + log_choose(n - a, b - k) - log_choose(n, b)
 
 
-def chance_jaccard(a: int, b: int, n: int) -> float:
+Pools = tuple[int, int, int]  # each set's pool size and the pools' overlap: (|P_i|, |P_j|, |P_i n P_j|)
+
+
+def pooled_overlap(a: int, b: int, pools: Pools) -> tuple[np.ndarray, np.ndarray]:
+    """|A n B| and its probability when A is drawn from a pool P_i and B from a pool P_j (an attack
+    can only succeed on the texts a model classified correctly): X = |A n P_j| is hypergeometric
+    over P_i, then |A n B| is hypergeometric over P_j given X. With both pools all n items this
+    is `overlap_distribution`."""
+    pi, pj, shared = pools
+    if not (0 <= shared <= min(pi, pj) and a <= pi and b <= pj):
+        raise ValueError(f"set sizes {a}, {b} do not fit pools {pi}, {pj} sharing {shared}")
+    xs, log_px = overlap_distribution(a, shared, pi)
+    k = np.arange(min(a, b) + 1)
+    prob = np.zeros(k.size)
+    for x, lpx in zip(xs, log_px):
+        kk, log_pk = overlap_distribution(int(x), b, pj)
+        prob[kk] += np.exp(lpx + log_pk)
+    return k, prob
+
+
+def _overlap(a: int, b: int, n: int, pools: Pools | None) -> tuple[np.ndarray, np.ndarray]:
+    """The law of |A n B| as (values, probabilities)."""
+    if pools is None:
+        k, log_p = overlap_distribution(a, b, n)
+        return k, np.exp(log_p)
+    return pooled_overlap(a, b, pools)
+
+
+def chance_jaccard(a: int, b: int, n: int, pools: Pools | None = None) -> float:
     """The expected Jaccard of two sets of sizes `a` and `b` drawn independently and uniformly from
-    `n` items: the agreement set sizes alone give (two models wrong on half the questions each
-    agree about 1/3 by chance). Exact: E[k / (a + b - k)] over the hypergeometric k."""
-    k, log_p = overlap_distribution(a, b, n)
+    `n` items (or each from its own pool, `pools`): the agreement set sizes alone give (two models
+    wrong on half the questions each agree about 1/3 by chance). Exact: E[k / (a + b - k)] over
+    the hypergeometric k."""
+    k, p = _overlap(a, b, n, pools)
     if a == 0 and b == 0:
         return 1.0
-    return float((np.exp(log_p) * k / (a + b - k)).sum())
+    return float((p * k / (a + b - k)).sum())
 
 
 def corrected_jaccard(observed: float, chance: float) -> float:
@@ -55,9 +84,12 @@ def corrected_jaccard(observed: float, chance: float) -> float:
     return float("nan") if chance >= 1.0 else (observed - chance) / (1.0 - chance)
 
 
-def overlap_p_value(intersection: int, a: int, b: int, n: int) -> float:
-    """P(|A n B| >= intersection) for random sets of sizes a and b of n items: the one-sided
-    hypergeometric (Fisher exact) test that two sets overlap more than chance."""
+def overlap_p_value(intersection: int, a: int, b: int, n: int, pools: Pools | None = None) -> float:
+    """P(|A n B| >= intersection) for random sets of sizes a and b of n items (or of their pools):
+    the one-sided hypergeometric (Fisher exact) test that two sets overlap more than chance."""
+    if pools is not None:
+        k, p = pooled_overlap(a, b, pools)
+        return float(min(1.0, p[k >= intersection].sum()))
     k, log_p = overlap_distribution(a, b, n)
     tail = log_p[k >= intersection]
     if tail.size == 0:
@@ -138,17 +170,26 @@ class SetPair:
         }
 
 
-def set_pair(name_i: str, a: AbstractSet, name_j: str, b: AbstractSet, n: int | None = None) -> SetPair:
+def set_pair(name_i: str, a: AbstractSet, name_j: str, b: AbstractSet, n: int | None = None,
+             pools: tuple[AbstractSet, AbstractSet] | None = None) -> SetPair:
     """The agreement of two sets; with `n`, the items they are drawn from, also its chance level,
-    the chance-corrected Jaccard, the p-value of the overlap and a 95% interval of the Jaccard."""
+    the chance-corrected Jaccard, the p-value of the overlap and a 95% interval of the Jaccard.
+    With `pools`, each set's chance draw comes from its own pool (a subset of the n items that
+    holds the set)."""
     inter, union = len(a & b), len(a | b)
     stats: tuple = ()
     if n is not None:
         if union > n:
             raise ValueError(f"{name_i!r} and {name_j!r} hold {union} items between them, more than the {n} drawn from")
-        chance = chance_jaccard(len(a), len(b), n)
+        sizes = None
+        if pools is not None:
+            if not (a <= pools[0] and b <= pools[1]):
+                raise ValueError(f"{name_i!r} or {name_j!r} holds items outside its pool")
+            sizes = (len(pools[0]), len(pools[1]), len(pools[0] & pools[1]))
+        chance = chance_jaccard(len(a), len(b), n, sizes)
         corrected = corrected_jaccard(jaccard(a, b), chance)
-        stats = (n, chance, None if np.isnan(corrected) else corrected, overlap_p_value(inter, len(a), len(b), n),
+        stats = (n, chance, None if np.isnan(corrected) else corrected,
+                 overlap_p_value(inter, len(a), len(b), n, sizes),
                  jaccard_interval(inter, len(a) - inter, len(b) - inter, n))
     return SetPair(name_i, name_j, jaccard(a, b), len(a), len(b), inter, union,
                    containment(a, b), containment(b, a), *stats)
@@ -159,10 +200,12 @@ def pair_order(names: Sequence[str]) -> list[tuple[str, str]]:
     return list(itertools.combinations(names, 2))
 
 
-def pairwise_sets(sets: Mapping[str, AbstractSet], n: int | None = None) -> list[SetPair]:
+def pairwise_sets(sets: Mapping[str, AbstractSet], n: int | None = None,
+                  pools: Mapping[str, AbstractSet] | None = None) -> list[SetPair]:
     """Agreement of every pair of sets, in the order the sets were given (with chance levels where
-    `n`, the items they are drawn from, is known)."""
-    return [set_pair(i, sets[i], j, sets[j], n) for i, j in pair_order(list(sets))]
+    `n`, the items they are drawn from, is known; from each set's own pool where given)."""
+    return [set_pair(i, sets[i], j, sets[j], n, (pools[i], pools[j]) if pools else None)
+            for i, j in pair_order(list(sets))]
 
 
 def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> np.ndarray:

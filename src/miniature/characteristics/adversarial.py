@@ -87,9 +87,11 @@ class AdversarialResult:
 
     def agreement_rows(self) -> list[dict]:
         """Jaccard of the sets of examples successfully attacked, for every pair of targets, with its
-        chance level: sets of the same sizes drawn from all the examples attacked."""
+        chance level: each target's set of the same size drawn from the examples it classified
+        correctly (only those can be attacked successfully)."""
         n = len(self.targets[0][1])
-        return [p.row() for p in pairwise_sets({name: self.succeeded(name) for name in self.names}, n)]
+        correct = {name: {r.id for r in results if r.outcome != "skipped"} for name, results in self.targets}
+        return [p.row() for p in pairwise_sets({name: self.succeeded(name) for name in self.names}, n, correct)]
 
     def markdown(self) -> str:
         return ("BERT-Attack (Table 3)\n\n" + to_markdown(self.rows(), TABLE3_COLUMNS, 4)
