@@ -363,3 +363,22 @@ def test_k_sweep_figures_draw_the_chance_levels(tmp_path, monkeypatch):
     colours = {line.get_label(): line.get_color() for line in ood_ax.get_lines() if line.get_linestyle() == "-"}
     assert [line.get_color() for line in ood_ax.get_lines() if line.get_linestyle() == ":"] == [colours["a"],
                                                                                                colours["b"]]
+
+
+def test_overview_cards_give_the_mean_corrected_for_chance(full, data):
+    """Each card's corrected mean is the mean over the large model's pairs of (J - chance) / (1 -
+    chance), chance computed here from the error sets' sizes and the 120 questions."""
+    from miniature.agreement import chance_jaccard
+
+    root, _ = full
+    large = NAMES[0]
+    fixed = []
+    for other in NAMES[1:]:
+        a, b = data["errors"][large], data["errors"][other]
+        j, chance = len(a & b) / len(a | b), chance_jaccard(len(a), len(b), 120)
+        fixed.append((j - chance) / (1 - chance))
+    md = (root / "report.md").read_text(encoding="utf-8")
+    card = next(line for line in md.splitlines() if line.startswith("- **Prediction errors"))
+    assert f"; {sum(fixed) / len(fixed):.3f} corrected for chance;" in card
+    for title in ("Representation (before", "Representation (after", "Data distribution", "Adversarial"):
+        assert "corrected for chance" in next(line for line in md.splitlines() if line.startswith(f"- **{title}"))

@@ -25,6 +25,10 @@ AGREEMENTS: dict[str, tuple[str, str, str]] = {
     "distribution": ("distribution", "distribution", "jaccard"),
     "adversarial": ("adversarial", "adversarial_agreement", "jaccard"),
 }
+# agreement matrix name -> the column of its chance-corrected value, in the same rows
+CORRECTED = {"errors": "corrected_jaccard", "representation_before": "before_corrected",
+             "representation_after": "after_corrected", "distribution": "corrected_jaccard",
+             "adversarial": "corrected_jaccard"}
 AGREEMENT_TITLES = {
     "errors": "Prediction errors: Jaccard of error sets",
     "representation_before": "Representation before fine-tuning: mean K-NN Jaccard",
@@ -118,6 +122,18 @@ def agreement_matrix(res: RunResults, name: str, models: Sequence[str] | None = 
     names = tuple(n for n in order if n in own)
     matrix = tuple(tuple(1.0 if a == b else values.get(frozenset((a, b))) for b in names) for a in names)
     return Agreement(name, names, matrix)
+
+
+def corrected_with(res: RunResults, reference: str) -> dict[str, list[float]]:
+    """Per agreement matrix, the chance-corrected values of the pairs with `reference` (where the
+    run's files carry them)."""
+    out: dict[str, list[float]] = {}
+    for name, (char, stem, _) in AGREEMENTS.items():
+        values = [v for r in res.rows(char, stem) if reference in (r.get("model_i"), r.get("model_j"))
+                  and isinstance(v := r.get(CORRECTED[name]), (int, float))]
+        if values:
+            out[name] = values
+    return out
 
 
 def agreements(res: RunResults, models: Sequence[str] | None = None) -> dict[str, Agreement]:

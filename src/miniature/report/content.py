@@ -12,6 +12,7 @@ from miniature.report.assemble import (
     TABLE2_COLUMNS,
     TABLE3_COLUMNS,
     Agreement,
+    corrected_with,
     table_k,
 )
 from miniature.report.collect import RunResults, study_models
@@ -161,7 +162,7 @@ def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], tabl
             per_model: Sequence[dict], matrices: Mapping[str, Agreement], figures: Mapping[str, str],
             meta: Mapping[str, Any], card: Sequence[dict] = ()) -> Document:
     """The whole report. `figures`: file name -> caption of every figure written (absent ones are left out)."""
-    overview: list[Block] = [reference_cards(models[0], dict(matrices), SHORT, table3)]
+    overview: list[Block] = [reference_cards(models[0], dict(matrices), SHORT, table3, corrected_with(res, models[0]))]
     if res.missing:
         overview.append(Paragraph(
             f"Not in this run: {', '.join(TITLES[c].lower() for c in res.missing)} (no results under "

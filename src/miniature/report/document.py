@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,9 +89,10 @@ def table(caption: str, rows: Sequence[dict], columns: Sequence[str] | None = No
 
 
 def reference_cards(large: str, matrices: dict[str, Any], titles: dict[str, str],
-                    table3: Sequence[dict]) -> Cards:
-    """Per agreement: the mean (and range) of the large model's agreement with the compressed ones;
-    for the attack: how much accuracy the large model loses against the compressed ones' mean."""
+                    table3: Sequence[dict], corrected: Mapping[str, Sequence[float]] | None = None) -> Cards:
+    """Per agreement: the mean (and range) of the large model's agreement with the compressed ones,
+    and the mean corrected for chance where known; for the attack: how much accuracy the large
+    model loses against the compressed ones' mean."""
     items = []
     for name, agr in matrices.items():
         if large not in agr.models:
@@ -100,8 +101,10 @@ def reference_cards(large: str, matrices: dict[str, Any], titles: dict[str, str]
         vals = [v for m, v in zip(agr.models, row) if m != large and v is not None]
         if vals:
             spread = f"range {min(vals):.3f}–{max(vals):.3f} over {len(vals)} model(s)" if min(vals) < max(vals) else ""
+            fixed = (corrected or {}).get(name)
+            chance = f"; {sum(fixed) / len(fixed):.3f} corrected for chance" if fixed else ""
             items.append((titles.get(name, name), f"{sum(vals) / len(vals):.3f}",
-                          f"mean Jaccard with {large}" + (f"; {spread}" if spread else "")))
+                          f"mean Jaccard with {large}{chance}" + (f"; {spread}" if spread else "")))
     drops = {r["target_model"]: r.get("percent_change") for r in table3}
     if drops.get(large) is not None:
         others = [v for m, v in drops.items() if m != large and v is not None and not math.isnan(v)]
