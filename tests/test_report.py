@@ -382,3 +382,23 @@ def test_overview_cards_give_the_mean_corrected_for_chance(full, data):
     assert f"; {sum(fixed) / len(fixed):.3f} corrected for chance;" in card
     for title in ("Representation (before", "Representation (after", "Data distribution", "Adversarial"):
         assert "corrected for chance" in next(line for line in md.splitlines() if line.startswith(f"- **{title}"))
+
+
+def test_table2_corrected_for_chance(full, data):
+    """table2_corrected: Table 2's layout with (J - chance) / (1 - chance); the errors column
+    recomputed here from the sets, the others taken from the characteristics' own files."""
+    from miniature.agreement import chance_jaccard
+
+    root, report = full
+    rows = by_pair(read_csv(root / "table2_corrected.csv"))
+    assert len(rows) == 3 and "table2_corrected_csv" in report.paths
+    rep = by_pair(read_csv(root / "representation" / "representation.csv"))
+    dist = by_pair(read_csv(root / "distribution" / "distribution.csv"))
+    for key, row in rows.items():
+        i, j = sorted(key)
+        a, b = data["errors"][i], data["errors"][j]
+        chance = chance_jaccard(len(a), len(b), 120)
+        assert float(row["prediction_errors"]) == pytest.approx((len(a & b) / len(a | b) - chance) / (1 - chance))
+        assert float(row["representation_after"]) == pytest.approx(float(rep[key]["after_corrected"]))
+        assert float(row["distribution"]) == pytest.approx(float(dist[key]["corrected_jaccard"]))
+    assert "Table 2 corrected for chance" in (root / "report.md").read_text(encoding="utf-8")

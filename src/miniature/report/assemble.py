@@ -14,6 +14,9 @@ TABLE2_COLUMNS = ["model_i", "model_j", "prediction_errors", "representation_bef
                   "representation_after_variance", "distribution"]
 TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_attack_accuracy",
                   "absolute_change", "percent_change"]
+# Table 2 corrected for chance: each agreement as (J - chance) / (1 - chance) (variances have none)
+TABLE2_CORRECTED_COLUMNS = ["model_i", "model_j", "prediction_errors", "representation_before",
+                            "representation_after", "distribution"]
 MODEL_COLUMNS = ["model", "exact", "f1", "ood_auroc", "share_flagged", "original_accuracy",
                  "after_attack_accuracy"]
 
@@ -70,12 +73,30 @@ def table2_rows(res: RunResults, models: Sequence[str] | None = None) -> list[di
     for phase in ("before", "after"):
         for stat in ("mean", "variance"):
             sources[f"representation_{phase}_{stat}"] = pair_values(rep, f"{phase}_{stat}")
+    return _pair_table(models, sources, TABLE2_COLUMNS)
+
+
+def table2_corrected_rows(res: RunResults, models: Sequence[str] | None = None) -> list[dict]:
+    """Table 2's agreements corrected for chance, (J - chance) / (1 - chance), in its layout: 0 where
+    two models agree as much as sets (or neighbourhoods) of their sizes drawn at random would."""
+    models = list(models if models is not None else model_order(res))
+    rep = res.rows("representation", "representation")
+    sources = {"prediction_errors": pair_values(res.rows("errors", "errors"), "corrected_jaccard"),
+               "representation_before": pair_values(rep, "before_corrected"),
+               "representation_after": pair_values(rep, "after_corrected"),
+               "distribution": pair_values(res.rows("distribution", "distribution"), "corrected_jaccard")}
+    return _pair_table(models, sources, TABLE2_CORRECTED_COLUMNS)
+
+
+def _pair_table(models: Sequence[str], sources: dict[str, dict[frozenset[str], Any]],
+                columns: Sequence[str]) -> list[dict]:
+    """One row per pair (paper order) with each column's value; pairs with no value left out."""
     out = []
     for i, j in pair_order(models):
         key = frozenset((i, j))
         row: dict[str, Any] = {"model_i": i, "model_j": j}
-        row.update({c: sources[c].get(key) for c in TABLE2_COLUMNS[2:]})
-        if any(row[c] is not None for c in TABLE2_COLUMNS[2:]):
+        row.update({c: sources[c].get(key) for c in columns[2:]})
+        if any(row[c] is not None for c in columns[2:]):
             out.append(row)
     return out
 

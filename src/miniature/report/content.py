@@ -10,6 +10,7 @@ from miniature.report.assemble import (
     AGREEMENT_TITLES,
     MODEL_COLUMNS,
     TABLE2_COLUMNS,
+    TABLE2_CORRECTED_COLUMNS,
     TABLE3_COLUMNS,
     Agreement,
     corrected_with,
@@ -160,7 +161,7 @@ def provenance(res: RunResults, meta: Mapping[str, Any]) -> list[Block]:
 
 def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], table3: Sequence[dict],
             per_model: Sequence[dict], matrices: Mapping[str, Agreement], figures: Mapping[str, str],
-            meta: Mapping[str, Any], card: Sequence[dict] = ()) -> Document:
+            meta: Mapping[str, Any], card: Sequence[dict] = (), table2_corrected: Sequence[dict] = ()) -> Document:
     """The whole report. `figures`: file name -> caption of every figure written (absent ones are left out)."""
     overview: list[Block] = [reference_cards(models[0], dict(matrices), SHORT, table3, corrected_with(res, models[0]))]
     if res.missing:
@@ -172,6 +173,10 @@ def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], tabl
         overview.append(table("Table 2: agreement of every pair of models (Jaccard)", table2, TABLE2_COLUMNS,
                               shade=["prediction_errors", "representation_before_mean", "representation_after_mean",
                                      "distribution"]))
+    if table2_corrected:
+        overview.append(table("Table 2 corrected for chance: (J - chance) / (1 - chance), 0 where two models agree "
+                              "no more than sets of their sizes drawn at random", table2_corrected,
+                              TABLE2_CORRECTED_COLUMNS, shade=TABLE2_CORRECTED_COLUMNS[2:]))
     overview += _figure(figures, "figure1.png", wide=True)
     sections = [Section("overview", "Overview", tuple(overview))]
     parts = {"errors": lambda: errors_section(res, figures),

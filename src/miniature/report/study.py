@@ -12,11 +12,13 @@ from miniature.report.assemble import (
     AGREEMENT_TITLES,
     MODEL_COLUMNS,
     TABLE2_COLUMNS,
+    TABLE2_CORRECTED_COLUMNS,
     TABLE3_COLUMNS,
     Agreement,
     agreements,
     model_rows,
     sweep_panels,
+    table2_corrected_rows,
     table2_rows,
     table3_rows,
 )
@@ -35,8 +37,9 @@ YLABELS = {"Representation before fine-tuning": "mean Jaccard of K-NN sets",
 class Report:
     """What `build_report` wrote and the tables behind it, as pandas DataFrames.
 
-    `paths` keys: "html", "md", "results", "<table>_<md|csv|json>" for table2, table3 and
-    per_model, and each figure's file stem ("figure1", "heatmap_errors", "models_attack", ...).
+    `paths` keys: "html", "md", "results", "<table>_<md|csv|json>" for table2, table2_corrected
+    (Table 2 corrected for chance, where the results carry chance levels), table3, per_model and
+    table1, and each figure's file stem ("figure1", "heatmap_errors", "models_attack", ...).
 
     `agreement` maps a characteristic ("errors", "representation_before", ...) to its n x n
     matrix, indexed and columned by model.
@@ -127,6 +130,7 @@ def build_report(run_dir: str | Path) -> Report:
     out = res.root
     models = model_order(res)
     t2, t3, per_model = table2_rows(res, models), table3_rows(res), model_rows(res, models)
+    t2c = table2_corrected_rows(res, models)
     t1 = model_card(res.root)
     matrices = agreements(res, models)
     panels = sweep_panels(res)
@@ -134,20 +138,22 @@ def build_report(run_dir: str | Path) -> Report:
 
     def write(stage: Path) -> dict[str, Path]:
         paths: dict[str, Path] = {}
-        for stem, rows, cols in (("table2", t2, TABLE2_COLUMNS), ("table3", t3, TABLE3_COLUMNS),
-                                 ("per_model", per_model, MODEL_COLUMNS), ("table1", t1, CARD_COLUMNS)):
-            if stem == "table1" and not t1:
+        for stem, rows, cols in (("table2", t2, TABLE2_COLUMNS), ("table2_corrected", t2c, TABLE2_CORRECTED_COLUMNS),
+                                 ("table3", t3, TABLE3_COLUMNS), ("per_model", per_model, MODEL_COLUMNS),
+                                 ("table1", t1, CARD_COLUMNS)):
+            if stem in ("table1", "table2_corrected") and not rows:
                 continue
             for kind, p in write_table(stage, stem, clean(rows), meta, cols, digits=4).items():
                 paths[f"{stem}_{kind}"] = p
         figures = write_figures(stage, models, per_model, matrices, panels)
         paths.update({name.removesuffix(".png"): p for name, p in figures.items()})
         captions = figure_captions(sweep_reference(models, panels), list(panels), matrices)
-        doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta, t1)
+        doc = compose(res, models, t2, t3, per_model, matrices, {n: captions[n] for n in figures}, meta, t1, t2c)
         footer = f"miniature {meta.get('version', '')} · built from {res.root} · {meta.get('time', '')}"
         images = {name: p.read_bytes() for name, p in figures.items()}
         paths["results"] = atomic_write_json(stage / "results.json", clean({
-            "meta": meta, "characteristics": list(res.present), "table1": t1, "table2": t2, "table3": t3,
+            "meta": meta, "characteristics": list(res.present), "table1": t1, "table2": t2,
+            "table2_corrected": t2c, "table3": t3,
             "models": per_model,
             "agreement": {name: m.to_json() for name, m in matrices.items()}}))
         paths["md"] = atomic_write_text(stage / "report.md", to_md(doc, footer))
