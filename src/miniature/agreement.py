@@ -3,6 +3,7 @@ and what chance alone gives them (sets of the same sizes drawn at random from th
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,21 @@ def containment(a: AbstractSet, b: AbstractSet) -> float:
     return 1.0 if not a else len(a & b) / len(a)
 
 
+@functools.lru_cache(maxsize=16)
+def _log_factorials(n: int) -> np.ndarray:
+    """log(0!), ..., log(n!), built once per n (the pooled law and the K sweep ask for the same n
+    again and again); read-only, as it is shared."""
+    table = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+    table.flags.writeable = False
+    return table
+
+
 def overlap_distribution(a: int, b: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Every possible |A n B| of two sets of sizes `a` and `b` drawn independently and uniformly from
     `n` items, and its log-probability (the hypergeometric law, from log-factorials)."""
     if not (0 <= a <= n and 0 <= b <= n):
         raise ValueError(f"set sizes {a} and {b} must lie in [0, {n}]")
-    logfact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))])
+    logfact = _log_factorials(n)
 
     def log_choose(x: int | np.ndarray, y: int | np.ndarray) -> np.ndarray:
         return logfact[x] - logfact[y] - logfact[x - y]
