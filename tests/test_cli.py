@@ -170,7 +170,7 @@ def test_representation_bad_inputs(tmp_path, capsys):
     _fail(capsys, rep + [str(nan)], "point 7 has a NaN or infinite value", out)
     _fail(capsys, rep + [str(short)], "different numbers of points (ok 50, short 40)", out)
     _fail(capsys, rep + [str(ok), "--names", "a", "b", "--ks", "50"], "K=50 needs more than 50 points", out)
-    _fail(capsys, rep + [str(text)], "not a readable .npy array", out)
+    _fail(capsys, rep + [str(text)], "not a .npy file", out)
     _fail(capsys, rep + [str(ok), "--names", "a"], "--names gives 1 names for 2", out)
     _fail(capsys, rep + [str(ok), "--names", "a", "b", "--after", str(ok)], "--after 1", out)
 

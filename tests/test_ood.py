@@ -120,7 +120,7 @@ def test_approximate_index_is_close_and_reports_recall(kind):
 
 
 @pytest.mark.parametrize("bank, queries, ks, match", [
-    (np.ones((10, 4)), np.ones((3, 5)), [1], "differ in dimensions"),
+    (np.ones((10, 4)), np.ones((3, 5)), [1], "queries has 5 dimensions but bank has 4"),
     (np.ones((10, 4)), np.ones((3, 4)), [11], "must lie in \\[1, 10\\]"),
     (np.ones((0, 4)), np.ones((3, 4)), [1], "bank: needs at least 1 point"),
     (np.ones((10, 4)), np.full((3, 4), np.nan), [1], "queries: point 0 has a NaN"),

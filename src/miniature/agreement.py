@@ -35,11 +35,18 @@ def _log_factorials(n: int) -> np.ndarray:
     return table
 
 
+TABLE_LIMIT = 1_000_000  # above this many items, the law comes from ratios (memory of the sets' size, not n's)
+
+
 def overlap_distribution(a: int, b: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Every possible |A n B| of two sets of sizes `a` and `b` drawn independently and uniformly from
-    `n` items, and its log-probability (the hypergeometric law, from log-factorials)."""
+    `n` items, and its log-probability (the hypergeometric law, from log-factorials; for n above
+    TABLE_LIMIT from the ratios of successive probabilities, so time and memory follow the set
+    sizes and not n)."""
     if not (0 <= a <= n and 0 <= b <= n):
         raise ValueError(f"set sizes {a} and {b} must lie in [0, {n}]")
+    if n > TABLE_LIMIT and a + b < n:
+        return _overlap_by_ratios(a, b, n)
     logfact = _log_factorials(n)
 
     def log_choose(x: int | np.ndarray, y: int | np.ndarray) -> np.ndarray:
@@ -47,6 +54,19 @@ def overlap_distribution(a: int, b: int, n: int) -> tuple[np.ndarray, np.ndarray
 
     k = np.arange(max(0, a + b - n), min(a, b) + 1)
     return k, log_choose(a, k) + log_choose(n - a, b - k) - log_choose(n, b)
+
+
+def _overlap_by_ratios(a: int, b: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hypergeometric law of `overlap_distribution` where a + b < n (so k starts at 0):
+    log P(0) = sum_i log(1 - b / (n - i)) over i < a (or a and b swapped), and P(k + 1) / P(k) =
+    (a - k)(b - k) / ((k + 1)(n - a - b + k + 1)); every term is a ratio of nearby numbers, so n
+    may be as large as an int64 without a loss of precision."""
+    small, large = min(a, b), max(a, b)  # the law is symmetric in a and b: sum over the smaller
+    log_p0 = float(np.log1p(-large / (n - np.arange(small, dtype=np.float64))).sum())
+    k = np.arange(small + 1)
+    head = k[:-1].astype(np.float64)
+    steps = np.log(a - head) + np.log(b - head) - np.log(head + 1) - np.log(float(n - a - b) + head + 1)
+    return k, log_p0 + np.concatenate([[0.0], np.cumsum(steps)])
 
 
 Pools = tuple[int, int, int]  # each set's pool size and the pools' overlap: (|P_i|, |P_j|, |P_i n P_j|)

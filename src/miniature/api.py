@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from miniature.characteristics.adversarial import (
 from miniature.characteristics.distribution import (
     DistributionResult,
     Features,
+    check_features,
     compare_distributions,
     subsample,
 )
@@ -52,6 +55,7 @@ from miniature.config import (
 from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
 from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
+from miniature.files import is_local_source
 from miniature.ood import IndexSpec
 from miniature.report.tables import write_table
 from miniature.runs import (
@@ -59,6 +63,7 @@ from miniature.runs import (
     atomic_write_json,
     check_writable_dir,
     content_key,
+    file_stamp,
     meta_block,
     read_json_file,
     sha256_file,
@@ -88,15 +93,45 @@ def generate_data(cfg: StudyConfig) -> None:
         write_quickstart_data(cfg.generate.folder, cfg.generate.seed, cfg.generate.scale)
 
 
+@contextmanager
+def generated_data(cfg: StudyConfig) -> Iterator[None]:
+    """`generate_data` for a block that checks the config against the data (the preflight): if the
+    block refuses the config, the files this call wrote are removed again, and the folders it made,
+    so a refused config leaves nothing behind."""
+    if cfg.generate is None:
+        yield
+        return
+    folder = Path(cfg.generate.folder).absolute()
+    made = folder
+    while not made.parent.exists():
+        made = made.parent
+    made = None if made.exists() else made  # the outermost folder this call creates, if any
+    before = {p: file_stamp(p) for p in folder.glob("*")} if folder.is_dir() else {}
+    generate_data(cfg)
+    try:
+        yield
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        else:
+            for p in folder.glob("*"):
+                if p.is_file() and file_stamp(p) != before.get(p):
+                    p.unlink(missing_ok=True)
+        raise
+
+
 def _inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
     return [{"path": str(p), "sha256": sha256_file(p)} for p in paths if Path(p).is_file()]
 
 
 def _read_na_probs(path: str | Path) -> dict[str, float]:
     doc = read_predictions(path)  # same shape checks: a non-empty JSON object
-    bad = [q for q, v in doc.items() if not isinstance(v, (int, float))]
-    if bad:
-        raise DataError(f"{path}: no-answer probability of {bad[0]!r} is not a number")
+    for q, v in doc.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise DataError(f"{path}: no-answer probability of {q!r} is {v!r:.40}, not a number; write a "
+                            "probability in [0, 1]")
+        if not 0.0 <= v <= 1.0:  # NaN fails too
+            raise DataError(f"{path}: no-answer probability of {q!r} is {v!r}, outside [0, 1]; write a probability")
     return {q: float(v) for q, v in doc.items()}
 
 
@@ -113,11 +148,15 @@ def score(gold: str | Path, predictions: str | Path, na_probs: str | Path | None
     return figures
 
 
-def predict(model: str, data: str | Path, out: str | Path, split: str = "validation", limit: int | None = None,
+def predict(model: str, data: str | Path, out: str | Path, split: str | None = None, limit: int | None = None,
             qa: QAConfig | None = None, progress: bool = False) -> Path:
-    """Predict with a model that has a trained QA head; write predictions.json and na_probs.json."""
+    """Predict with a model that has a trained QA head; write predictions.json and na_probs.json.
+    `split` is a hub dataset's (default validation); a local file has none."""
+    if split is not None and is_local_source(data):
+        raise ConfigError(f"--split {split} names a split of a hub dataset, but {data} is a local file; "
+                          "remove --split")
     spec = resolve_model(model)
-    dataset = load_qa_dataset(data, split, limit)
+    dataset = load_qa_dataset(data, split or "validation", limit)
     cfg = qa or QAConfig()
     hf_quiet(progress)
     tokenizer = load_tokenizer(spec)
@@ -394,6 +433,9 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
         keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
         features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_embeddings_any(v),
                                    load_embeddings_any(t))
+    # widths and K against every model's files before any search
+    check_features(features, [*dcfg.ks, dcfg.k], {label: [str(b), str(v), str(t)]
+                                                 for label, b, v, t in zip(labels, bank, val, test)})
     meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
     result = _compare_features(features, dcfg, None, progress)
     if out is not None:

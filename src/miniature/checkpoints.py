@@ -54,7 +54,7 @@ def check_derivations(cfg: StudyConfig, specs: list[ModelSpec]) -> None:
     the architecture of the model they compress (built from its config on the meta device, no
     weights read). A variant of a variant is checked against the root's architecture only after
     its own derivation, so here its params alone."""
-    from miniature.compress import check_params
+    from miniature.compress import METHODS, check_params, recovers
     from miniature.zoo import skeleton
 
     skeletons: dict[int, Any] = {}
@@ -67,6 +67,11 @@ def check_derivations(cfg: StudyConfig, specs: list[ModelSpec]) -> None:
             if j not in skeletons:
                 skeletons[j] = skeleton(specs[j])
             model = skeletons[j]
+        assert entry.method is not None
+        if (entry.recovery_steps or "recovery_learning_rate" in entry.model_fields_set) and not recovers(entry.method):
+            takes = ", ".join(name for name in METHODS if recovers(name))
+            raise ConfigError(f"model {entry.display!r}: {entry.method} has no recovery fine-tuning (only {takes} "
+                              "do); remove recovery_steps and recovery_learning_rate from it")
         try:
             check_params(entry.method, entry.params, model)
         except MiniatureError as e:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from miniature import __version__
@@ -46,11 +49,11 @@ def _out_folder(args: argparse.Namespace, default: Path) -> Path:
 def _preflight(config, characteristic: str):
     """The config's checks of `miniature run` for one characteristic (models, data, labels, Ks,
     the run folder), before any work: a bad config fails in a second, not after the fine-tuning."""
-    from miniature.api import generate_data
+    from miniature.api import generated_data
     from miniature.study import preflight
 
-    generate_data(config)  # the files the checks read, where the config generates them
-    preflight(config.model_copy(update={"characteristics": [characteristic]}))
+    with generated_data(config):  # the files the checks read, where the config generates them
+        preflight(config.model_copy(update={"characteristics": [characteristic]}))
     return config
 
 
@@ -82,11 +85,12 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> None:
     from miniature.api import score
-    from miniature.runs import check_writable_dir
+    from miniature.runs import check_output_file, check_writable_dir
 
     out = Path(args.out or Path(args.predictions).with_suffix(".scores.json"))
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a file name, e.g. {out / 'scores.json'}")
+    check_output_file(out)  # a FIFO or device is never replaced
     check_writable_dir(out.parent, "output folder", "choose another file with --out PATH", create=False)
     figures = score(args.gold, args.predictions, args.na_probs, args.na_prob_thresh, out)
     print(json.dumps(figures, indent=2))
@@ -235,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="predict answers with a model that has a trained QA head")
     s.add_argument("--model", required=True, help="registered name, local folder or hub id")
     s.add_argument("--data", required=True, help="SQuAD v2 .json/.jsonl file, squad_v2 or a hub id")
-    s.add_argument("--split", default="validation", help="split of a hub dataset (default validation)")
+    s.add_argument("--split", help="split of a hub dataset (default validation; not for a local file)")
     s.add_argument("--limit", type=_positive, help="first N questions only")
     s.add_argument("--batch-size", type=_positive, help="prediction batch size (default 64)")
     s.add_argument("--out", required=True, help="folder for predictions.json and na_probs.json")
@@ -306,13 +310,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that every clean-up runs on the way out
+    (temporaries deleted, staging folders removed) as it does for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _termination_cleans_up() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise `Terminated` for the duration (main thread only; the previous
+    handlers come back after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {s: signal.signal(s, _terminate) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code if isinstance(e.code, int) else 2
     try:
-        args.func(args)
+        with _termination_cleans_up():
+            args.func(args)
+    except Terminated as e:
+        print(f"miniature: stopped by {e}; nothing half-written was kept, run again to resume", file=sys.stderr)
+        return 143
     except MiniatureError as e:
         print(f"miniature: error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from miniature.exceptions import ConfigError
+from miniature.files import StrictLoader, parse_yaml, read_text
 
 
 def _k_sweep(v: list[int]) -> list[int]:
@@ -83,6 +84,15 @@ class ModelEntry(_Strict):
             raise ValueError("give either `name` (a checkpoint) or `from` (a derived model), not both")
         if not self.derived and not self.name:
             raise ValueError("a model needs a `name` (or `from` and `method` to derive one)")
+        given = self.model_fields_set
+        if not self.derived:
+            stray = [k for k in ("params", "recovery_steps", "recovery_learning_rate", "distil") if k in given]
+            if stray:
+                raise ValueError(f"`{stray[0]}` is for a derived model (`from` and `method`); {self.display!r} is a "
+                                 "checkpoint: remove it")
+        elif "distil" in given and self.method != "distil":
+            raise ValueError(f"the `distil` section is for `method: distil`; {self.display!r} uses {self.method}: "
+                             "remove it")
         return self
 
 
@@ -276,6 +286,9 @@ class StudyConfig(_Strict):
         seen: list[str] = []
         for m in v:
             if m.derived and m.from_ not in seen:
+                if m.from_ == m.display:
+                    raise ValueError(f"{m.display!r} is derived from itself; set `from` to the label of the "
+                                     "model it compresses")
                 where = "comes later" if m.from_ in [x.display for x in v] else "is not a model of the study"
                 raise ValueError(f"{m.display!r} is derived from {m.from_!r}, which {where}; "
                                  "list the model it compresses first and name it by its label")
@@ -295,7 +308,7 @@ def _parse_scalar(text: str, key: str) -> Any:
     if not text.strip():
         return ""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - safe_load's loader, duplicate keys refused
     except yaml.YAMLError as e:
         why = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"--set {key}={text}: the value is not valid YAML ({why}); quote it, "
@@ -355,13 +368,7 @@ def parse_config(raw: dict[str, Any]) -> StudyConfig:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
     """Read a YAML config, apply `--set` overrides, validate. Relative data paths stay as written."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+    raw = parse_yaml(read_text(path, "config file", ConfigError), str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a YAML mapping")
     return parse_config(apply_overrides(raw, overrides or []))

@@ -44,17 +44,22 @@ def dknn_normalize(x: np.ndarray, chunk: int = 65536) -> np.ndarray:
     return out
 
 
-def check_bank(bank: np.ndarray, queries: Sequence[np.ndarray], ks: Sequence[int]) -> None:
-    """One-line errors for what no Deep kNN search can use."""
-    check_embeddings(bank, "bank", min_points=1)
-    for q in queries:
-        check_embeddings(q, "queries", min_points=1)
+def check_bank(bank: np.ndarray, queries: Sequence[np.ndarray], ks: Sequence[int], owner: str = "",
+               names: Sequence[str] = ()) -> None:
+    """One-line errors for what no Deep kNN search can use; `owner` (a model) and `names` (the
+    bank's, then each query set's, e.g. their files) say whose features they are."""
+    where = f"{owner}: " if owner else ""
+    bank_name = names[0] if names else "bank"
+    query_names = list(names[1:]) or ["queries"] * len(queries)
+    check_embeddings(bank, f"{where}{bank_name}", min_points=1)
+    for q, q_name in zip(queries, query_names):
+        check_embeddings(q, f"{where}{q_name}", min_points=1)
         if q.shape[1] != bank.shape[1]:
-            raise DataError(f"bank and queries differ in dimensions ({bank.shape[1]} vs {q.shape[1]}); "
-                            "give features of one model")
+            raise DataError(f"{where}{q_name} has {q.shape[1]} dimensions but {bank_name} has {bank.shape[1]}; "
+                            "give features of one model (the same layer and pooling)")
     bad = [k for k in ks if not 1 <= k <= len(bank)]
     if bad:
-        raise DataError(f"K={bad[0]} must lie in [1, {len(bank)}], the size of the bank; lower K or "
+        raise DataError(f"{where}K={bad[0]} must lie in [1, {len(bank)}], the size of {bank_name}; lower K or "
                         "use a bigger bank (alpha)")
 
 

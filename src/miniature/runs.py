@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from miniature import __version__
+from miniature.exceptions import ConfigError
+from miniature.files import read_json_file
 
 
 def canonical_json(obj: Any) -> str:
@@ -47,22 +50,6 @@ def file_stamp(source: str | Path) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return (st.st_size, st.st_mtime_ns)
-
-
-def read_json_file(path: str | Path) -> Any:
-    """Parse a JSON file; a missing file or bad JSON is a one-line DataError naming the file."""
-    from miniature.exceptions import DataError
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
 
 
 def temp_prefix(name: str) -> str:
@@ -106,19 +93,65 @@ def sweep_stale_temps(root: str | Path, recursive: bool = True) -> list[Path]:
     return removed
 
 
+def umask() -> int:
+    """This process's umask (read without changing it where /proc says it, else set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def publish_mode(path: str | Path, folder: bool = False) -> None:
+    """Give a temporary (mkstemp's 0600, mkdtemp's 0700) the mode a plain open() or mkdir() would
+    have given it under the user's umask, before it is renamed into place."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def check_output_file(path: str | Path, error: type[Exception] = ConfigError) -> None:
+    """An output file may replace a regular file (or a link to one), never a folder, a FIFO or a
+    device: a one-line error before anything is written."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise error(f"{path}: cannot be written ({e.strerror or e}); choose another output path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{path}: is a folder, where a file would be written; remove it or choose another output path")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: is not a regular file (a FIFO, socket or device), so miniature will not replace "
+                    "it; choose another output path")
+
+
+def _name_the_file(e: BaseException, tmp: str | Path, path: Path) -> None:
+    """An OSError raised while writing a temporary (a full disk says no file) names the output."""
+    if isinstance(e, OSError) and e.filename in (None, str(tmp)):
+        e.filename = str(path)
+
+
 @contextmanager
 def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary file's name beside `path` (tagged with this process, `temp_prefix`) for
-    the block to write; rename it over `path` if the block succeeds, delete it if not."""
+    the block to write; rename it over `path` if the block succeeds, delete it if not. The file
+    gets the umask's mode; a `path` that is a folder, FIFO or device is refused."""
     path = Path(path)
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
+        publish_mode(tmp)
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        _name_the_file(e, tmp, path)
         raise
 
 
@@ -141,15 +174,23 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 @contextmanager
 def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Yield a scratch folder beside `final`; rename it to `final` only if the block succeeds."""
+    """Yield a scratch folder beside `final`; rename it to `final` only if the block succeeds. The
+    folder gets the umask's mode; a `final` that exists and is not a folder is refused."""
     final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise ConfigError(f"{final}: is not a folder, where miniature writes one; remove it or choose another "
+                          "run folder")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(final.name), suffix=".tmp", dir=final.parent))
     try:
+        publish_mode(tmp, folder=True)
         yield tmp
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+    except BaseException as e:
+        _name_the_file(e, tmp, final)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -179,6 +220,8 @@ def write_outputs(folder: str | Path, write: Callable[[Path], dict[str, Path]], 
     manifest = folder / f".miniature-{what}-outputs.json"
     try:
         written = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        for name in written:  # all checked before any is moved: a FIFO or folder in the way refuses all
+            check_output_file(folder / name)
         for name in written:
             dest = folder / name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -201,11 +244,10 @@ def check_writable_dir(folder: str | Path, what: str, fix: str, create: bool = T
     """`folder` must be creatable and writable before any work starts; else a one-line error
     naming `what` it is and how to `fix` it. With `create` False nothing is made: the nearest
     existing folder on the way must be writable."""
-    from miniature.exceptions import ConfigError
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{what} {folder} is a file, not a folder; {fix}")
+        kind = "a file" if folder.is_file() else "a FIFO, socket or device"
+        raise ConfigError(f"{what} {folder} is {kind}, not a folder; {fix}")
     if not create:
         near = folder.absolute()
         while not near.exists():

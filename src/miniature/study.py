@@ -14,6 +14,7 @@ from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
 from miniature.data.text import load_text_dataset
 from miniature.exceptions import ConfigError
+from miniature.files import is_local_source
 from miniature.registry import Registry
 from miniature.runs import (
     Activity,
@@ -30,7 +31,7 @@ from miniature.runs import (
     reused,
     sweep_stale_temps,
 )
-from miniature.tasks.classification import check_labels
+from miniature.tasks.classification import check_classes, check_labels
 from miniature.zoo import check_given_head, resolve_model
 
 DONE = "miniature.json"  # written last into a characteristic's finished folder, with its input key
@@ -135,9 +136,40 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
             train = load_text_dataset(cfg.adversarial.train, cfg.adversarial.train_split)
             note("adversarial.train", train)
             check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
+        check_samples(cfg, bool(trained))
+    check_splits(cfg)
     check_ks(cfg)
     check_run_dir(Path(cfg.run_dir))
     return datasets
+
+
+SPLITS = (("data", "train"), ("data", "dev"), ("distribution", "test"), ("adversarial", "train"),
+          ("adversarial", "test"))  # (section, source key); each has a `<key>_split`
+
+
+def check_splits(cfg: StudyConfig) -> None:
+    """A split names a part of a hub dataset: one given beside a local file means nothing, so it
+    is refused rather than ignored."""
+    for section, key in SPLITS:
+        sec = getattr(cfg, section)
+        source = getattr(sec, key)
+        if f"{key}_split" in sec.model_fields_set and source is not None and is_local_source(source):
+            raise ConfigError(f"{section}.{key}_split names a split of a hub dataset, but {section}.{key} is the "
+                              f"local file {source}; remove {section}.{key}_split")
+
+
+def check_samples(cfg: StudyConfig, trains: bool) -> None:
+    """The adversarial samples as drawn: at least n_examples texts to attack, and training texts
+    of two classes at least."""
+    acfg = cfg.adversarial
+    every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
+    train, full_test = api.attack_examples(every, trains)  # the texts n_examples is drawn from
+    if acfg.n_examples is not None and acfg.n_examples > len(full_test):
+        apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
+        raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
+                          f"texts{apart}; lower it, e.g. --set adversarial.n_examples={len(full_test)}")
+    if train is not None:
+        check_classes(train)
 
 
 def check_ks(cfg: StudyConfig) -> None:
@@ -263,8 +295,8 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     if cfg.generate is not None:
         g = cfg.generate
         say(f"[data] generated data in {g.folder} (seed {g.seed}, scale {g.scale})")
-        api.generate_data(cfg)
-    datasets = preflight(cfg)
+    with api.generated_data(cfg):  # removed again if the checks refuse the config
+        datasets = preflight(cfg)
     run_dir = Path(cfg.run_dir)
     atomic_write_json(run_dir / "study.json", {"meta": study_meta(cfg, datasets),
                                                "characteristics": cfg.characteristics})

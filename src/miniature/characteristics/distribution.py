@@ -36,6 +36,9 @@ PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_h
 SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "chance", "corrected", "flagged_i", "flagged_j"]  # mean: the Jaccard
 
 
+FEATURE_NAMES = ("bank", "validation features", "test features")
+
+
 @dataclass(frozen=True)
 class Features:
     """One model's features: the in-distribution bank, held-out in-distribution points, test points."""
@@ -72,7 +75,7 @@ class ModelDetections:
 def detect_model(name: str, feats: Features, ks: Sequence[int], tpr: float, backend: SearchBackend = "auto",
                  index: IndexSpec = EXACT, recall_sample: int = 1000, seed: int = 0) -> ModelDetections:
     """Score validation and test points against the bank at every K; threshold and flag per K."""
-    check_bank(feats.bank, [feats.val, feats.test], ks)
+    check_bank(feats.bank, [feats.val, feats.test], ks, f"model {name!r}", FEATURE_NAMES)
     built, rec = None, None
     if index.kind != "exact" or resolve_backend(backend) == "faiss":  # one index for val and test
         xb = dknn_normalize(feats.bank)
@@ -174,6 +177,25 @@ class DistributionResult:
         return paths
 
 
+def check_features(features: Mapping[str, Features], ks: Sequence[int],
+                   files: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Every model's bank, validation and test features searchable at every K (widths agree, K
+    within the bank), checked for all models before any search; `files` names each model's three
+    files for the messages."""
+    kmax = max(ks)
+    for name, f in features.items():
+        bank, val, test = list(files[name]) if files and name in files else FEATURE_NAMES
+        if not all(x.ndim == 2 for x in (f.bank, f.val, f.test)):
+            continue  # detect_model's check_bank says so, naming the array
+        for q, q_name in ((f.val, val), (f.test, test)):
+            if q.shape[1] != f.bank.shape[1]:
+                raise DataError(f"model {name!r}: {q_name} has {q.shape[1]} dimensions but {bank} has "
+                                f"{f.bank.shape[1]}; give features of one model (the same layer and pooling)")
+        if kmax > len(f.bank):
+            raise DataError(f"model {name!r}: K={kmax} needs at least {kmax} bank points and {bank} has "
+                            f"{len(f.bank)}; lower K or use a bigger bank (alpha)")
+
+
 def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
                           table_k: int = 10, tpr: float = 0.95, backend: SearchBackend = "auto",
                           index: IndexSpec = EXACT, test_ids: Sequence[str] | None = None,
@@ -194,6 +216,7 @@ def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = 
         listed = ", ".join(f"{n} {c}" for n, c in counts.items())
         raise MismatchError(f"test features cover different numbers of points ({listed}); "
                             "score the same test points with every model")
+    check_features(features, ks)
     n_test = next(iter(counts.values()))
     ids = tuple(str(i) for i in (test_ids if test_ids is not None else range(n_test)))
     if len(ids) != n_test:

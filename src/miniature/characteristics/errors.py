@@ -17,6 +17,9 @@ COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high",
            "p_overlap", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
 
 
+MAX_QUESTIONS = 2**62  # a question count the bootstrap's int64 draws can hold
+
+
 def universe_key(ids: Sequence[str]) -> str:
     """A fingerprint of a question universe (the set of question ids scored)."""
     return content_key(sorted(ids))
@@ -56,6 +59,10 @@ def read_error_set(path: str | Path, name: str | None = None) -> ErrorSet:
         if "errors" not in doc:
             raise DataError(f"{path}: an error-set object needs an 'errors' list of question ids")
         universe, n, doc = doc.get("universe"), doc.get("n_questions"), doc["errors"]
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise DataError(f"{path}: 'n_questions' is {n!r:.40}, not a whole number of questions; fix or remove it")
+        if universe is not None and not isinstance(universe, str):
+            raise DataError(f"{path}: 'universe' is {universe!r:.40}, not a fingerprint string; remove it")
     if not isinstance(doc, list) or not all(isinstance(q, str) for q in doc):
         raise DataError(f"{path}: an error set must be a JSON list of question ids (strings)")
     if len(set(doc)) != len(doc):
@@ -142,6 +149,9 @@ def question_count(sets: Sequence[ErrorSet], gold: QADataset | None = None, n_qu
     elif recorded - {n}:
         raise MismatchError(f"the error sets were scored on {min(recorded - {n})} questions, not {n}; "
                             "compare sets over the same questions")
+    if n is not None and not 0 < n <= MAX_QUESTIONS:
+        raise ConfigError(f"{n} questions: the count must lie in [1, {MAX_QUESTIONS}] (an int64's range); "
+                          "give the number of questions the sets were scored on")
     if n is not None:
         wrong = len(frozenset().union(*(s.ids for s in sets)))
         if wrong > n:

@@ -20,6 +20,7 @@ from miniature.agreement import (
 from miniature.config import QAConfig, RepresentationConfig
 from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
+from miniature.files import check_npy
 from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
 from miniature.report.tables import to_markdown, write_table
 from miniature.runs import RunDir, atomic_write_json, computing, content_key, meta_block, reused
@@ -76,9 +77,7 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
 
 def load_embeddings(path: str | Path, min_points: int = 2) -> np.ndarray:
     """A user's or a cached .npy, memory-mapped; one-line errors for what is not a 2-D float array."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = check_npy(path)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as e:

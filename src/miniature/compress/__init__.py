@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from miniature.compress import heads, layers, prune, quantize  # noqa: F401  (each registers its method)
 from miniature.compress.arch import sparsity
-from miniature.compress.base import METHODS, Method, check_params, derive
+from miniature.compress.base import METHODS, Method, check_params, derive, recovers
 from miniature.compress.store import is_derived, load_derived, save_derived
 from miniature.compress.train import distil_train, recover
 
 __all__ = ["METHODS", "Method", "check_params", "derive", "distil_train", "is_derived", "load_derived",
-           "recover", "save_derived", "sparsity"]
+           "recover", "recovers", "save_derived", "sparsity"]

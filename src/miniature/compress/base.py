@@ -27,9 +27,15 @@ class Method:
     check: Check
     apply: Apply
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    recovers: bool = False  # a short recovery fine-tuning may follow it (a model entry's recovery_steps)
 
 
 METHODS: Registry[Method] = Registry("compression method", ConfigError)
+
+
+def recovers(method: str) -> bool:
+    """Whether a recovery fine-tuning may follow `method` (a model entry's `recovery_steps`)."""
+    return METHODS.get(method).recovers
 
 
 def is_quantized(model: Any) -> bool:

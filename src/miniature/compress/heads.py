@@ -76,4 +76,4 @@ def apply(model: Any, params: Params) -> Params:
 
 METHODS.add("heads", Method(
     "drop the share of attention heads with the lowest L2 norm of their q/k/v rows and output "
-    "columns (at least one head kept per layer)", check, apply, {"share": REQUIRED}))
+    "columns (at least one head kept per layer)", check, apply, {"share": REQUIRED}, recovers=True))

@@ -68,7 +68,7 @@ def apply_distil(model: Any, params: Params) -> Params:
 
 
 METHODS.add("layers", Method("keep the listed encoder layers (\"every_other\": 0, 2, 4, ...)",
-                             check_layers, apply_layers, {"keep": REQUIRED}))
+                             check_layers, apply_layers, {"keep": REQUIRED}, recovers=True))
 METHODS.add("distil", Method("the untrained student: `layers` encoder layers spread evenly over the "
                              "teacher's, initialised from them (train it with distil_train)",
                              check_distil, apply_distil, {"layers": REQUIRED}))

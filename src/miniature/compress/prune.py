@@ -56,4 +56,4 @@ def apply(model: Any, params: Params) -> Params:
 METHODS.add("prune", Method(
     "unstructured magnitude pruning of the encoder layers' Linear weights (embeddings, pooler and task "
     "head stay dense); scope global = one threshold over all of them, layer = each Linear at the share",
-    check, apply, {"sparsity": REQUIRED, "scope": "global"}))
+    check, apply, {"sparsity": REQUIRED, "scope": "global"}, recovers=True))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from miniature.exceptions import DataError, DependencyError
+from miniature.files import json_lines, read_json_file
 from miniature.registry import Registry
-from miniature.runs import content_key, file_stamp, read_json_file
+from miniature.runs import content_key, file_stamp
 
 
 @dataclass(frozen=True)
@@ -162,23 +162,14 @@ def read_squad_json(path: str | Path) -> QADataset:
 def read_jsonl(path: str | Path) -> QADataset:
     """Read one {id, question, context, answers} object a line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
-            where = f"{path}: line {n}"
-            if not isinstance(row, Mapping):
-                raise DataError(f"{where} is a JSON {type(row).__name__}, not an object; write one "
-                                "{id, question, context, answers} object a line")
-            context = _field(row, "context", where)
-            examples.append(_example(row, context, str(row.get("title", "")), where))
+    for n, row in json_lines(path):
+        where = f"{path}: line {n}"
+        if not isinstance(row, Mapping):
+            raise DataError(f"{where} is a JSON {type(row).__name__}, not an object; write one "
+                            "{id, question, context, answers} object a line")
+        context = _field(row, "context", where)
+        examples.append(_example(row, context, str(row.get("title", "")), where))
     return make_dataset(examples, str(path))
 
 
@@ -243,6 +234,8 @@ def _load_qa(text: str, split: str, limit: int | None) -> QADataset:
         ds = read_squad_json(path)
     elif text.endswith(".jsonl"):
         ds = read_jsonl(path)
+    elif path.is_dir():
+        raise DataError(f"{path}: is a folder, not a data file; give the .json or .jsonl file inside it")
     elif path.exists():
         raise DataError(f"{path}: unknown data format; use a SQuAD .json or a .jsonl file")
     elif text in DATASETS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
+import io
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from miniature.exceptions import DataError, DependencyError
+from miniature.files import json_lines, read_text
 from miniature.registry import Registry
 from miniature.runs import content_key, file_stamp
 
@@ -68,8 +69,8 @@ TEXT_DATASETS.add("imdb", HubTextDataset("stanfordnlp/imdb", "IMDB reviews, 0 ne
 
 
 def _label(value: Any, where: str) -> int:
-    if isinstance(value, bool):
-        return int(value)
+    if isinstance(value, bool):  # JSON true/false: refused like 1.0, a class index is a whole number
+        raise DataError(f"{where}: label {value!r} is a boolean, not a class index; write 0 or 1")
     if isinstance(value, int) and value >= 0:
         return value
     if isinstance(value, str) and value.strip().isdigit():
@@ -108,26 +109,19 @@ def make_text_dataset(examples: Iterable[TextExample], source: str) -> TextDatas
 
 
 def read_text_jsonl(path: Path) -> TextDataset:
-    examples = []
-    with open(path, encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
-            examples.append(_example(row, str(n), f"{path}: line {n}"))
+    examples = [_example(row, str(n), f"{path}: line {n}") for n, row in json_lines(path)]
     return make_text_dataset(examples, str(path))
 
 
 def read_text_csv(path: Path) -> TextDataset:
-    with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: a BOM, as spreadsheets write, is dropped
-        reader = csv.DictReader(f)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))  # a BOM, as spreadsheets write, is dropped
+    try:
         missing = {"text", "label"} - set(reader.fieldnames or [])
         if missing:
             raise DataError(f"{path}: CSV header lacks {sorted(missing)}; it needs 'text' and 'label' columns")
         examples = [_example(row, str(n), f"{path}: row {n}") for n, row in enumerate(reader, 1)]
+    except csv.Error as e:
+        raise DataError(f"{path}: not readable as CSV (line {reader.line_num}: {e})") from None
     return make_text_dataset(examples, str(path))
 
 
@@ -163,13 +157,11 @@ def _read_text_file(text: str, stamp: tuple[int, int]) -> TextDataset:
 def _load_text(text: str, split: str) -> TextDataset:
     path = Path(text)
     if text.endswith(".jsonl"):
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
         return read_text_jsonl(path)
     if text.endswith(".csv"):
-        if not path.is_file():
-            raise DataError(f"{path}: no such file")
         return read_text_csv(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a data file; give the .jsonl or .csv file inside it")
     if path.exists():
         raise DataError(f"{path}: unknown data format; use a .jsonl or .csv file with text and label")
     if text in TEXT_DATASETS:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from miniature.exceptions import DataError
-from miniature.runs import read_json_file
+from miniature.files import check_input_dir, read_json_file
 
 CHARACTERISTIC_ORDER = ("errors", "representation", "distribution", "adversarial")
 
@@ -109,9 +109,7 @@ def collect(run_dir: str | Path) -> RunResults:
     Raises:
         DataError: `run_dir` is not a folder, holds no characteristic results, or a file is malformed.
     """
-    root = Path(run_dir)
-    if not root.is_dir():
-        raise DataError(f"{root}: no such run folder; give the run_dir of a study you ran")
+    root = check_input_dir(run_dir, "run folder")
     study = read_study(root)
     # a study's record names what it ran: results an earlier study left in the folder stay out
     chosen = (study or {}).get("characteristics")

@@ -34,6 +34,14 @@ def check_labels(data: TextDataset, n_classes: int, model: str) -> None:
                         f"{n_classes} classes (0..{n_classes - 1}); fix the labels or set classification.num_labels")
 
 
+def check_classes(train: TextDataset) -> None:
+    """Training texts must show a classifier at least two classes."""
+    labels = {e.label for e in train.examples}
+    if len(labels) < 2:
+        raise DataError(f"{train.source}: every training text has label {labels.pop()}; a classifier needs "
+                        "texts of at least two classes (raise adversarial.train_limit or fix the labels)")
+
+
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, keys: set[str],
                  progress: bool = False, chunk: int = 1000) -> list[dict[str, list[int]]]:
     """Tokenise texts once, cut to `max_length`, in large batched calls (no padding: the collator pads)."""
@@ -68,6 +76,7 @@ def finetune_classifier(spec: ModelSpec, train: TextDataset, cfg: Classification
     Trainer checkpoint in `run/work/cls/<key>`.
     """
     n_labels = cfg.num_labels or train.n_labels
+    check_classes(train)
     check_labels(train, n_labels, spec.name)
     key = classifier_key(spec, train, cfg, n_labels)
     final = run.path("checkpoints", f"cls-{spec.name}-{key}")

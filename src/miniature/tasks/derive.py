@@ -12,7 +12,6 @@ from miniature.runs import RunDir, computing, content_key, reused
 from miniature.zoo import ModelSpec
 
 RECIPE = "miniature_compress.json"  # written into a derived model's folder (by compress.save_derived)
-TRAINED_METHODS = ("prune", "heads", "layers")  # the methods a recovery fine-tuning may follow
 AUTO_CLASSES = {"qa": "AutoModelForQuestionAnswering", "classification": "AutoModelForSequenceClassification",
                 "base": "AutoModel"}
 
@@ -23,9 +22,17 @@ def auto_class(task: str) -> Any:
     return getattr(transformers, AUTO_CLASSES[task])
 
 
+def _recovering(entry: ModelEntry) -> bool:
+    """Whether a recovery fine-tuning follows the entry's method (the preflight refuses steps on
+    a method without one)."""
+    from miniature.compress.base import recovers
+
+    return bool(entry.recovery_steps) and recovers(entry.method or "")
+
+
 def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: str | None) -> str:
     """Everything that determines a derived model: its source's weights, the method and its training."""
-    trains = task != "base" and (entry.method == "distil" or (entry.recovery_steps and entry.method in TRAINED_METHODS))
+    trains = task != "base" and (entry.method == "distil" or _recovering(entry))
     return content_key({"task": task, "source": source_id, "method": entry.method, "params": entry.params,
                         "recovery_steps": entry.recovery_steps if trains else 0,
                         "recovery_learning_rate": entry.recovery_learning_rate if trains and entry.recovery_steps else None,
@@ -78,7 +85,7 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
                                alpha=d.alpha, epochs=d.epochs, max_steps=d.max_steps,
                                learning_rate=d.learning_rate, batch_size=d.batch_size, progress=progress,
                                work=work)
-        elif training and entry.recovery_steps and entry.method in TRAINED_METHODS:
+        elif training and _recovering(entry):
             new = recover(new, rows(tokenizer, new), tokenizer, max_steps=entry.recovery_steps,
                           learning_rate=entry.recovery_learning_rate, progress=progress, work=work)
         save_derived(new, tokenizer, final, {"method": entry.method, "params": entry.params, "task": task,

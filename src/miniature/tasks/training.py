@@ -6,6 +6,7 @@ import inspect
 import json
 import re
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,11 +178,31 @@ def last_complete_checkpoint(work: Path) -> str | None:
     return None
 
 
+def _stderr_progress() -> Any:
+    """The Trainer's progress bar with its log lines ({'loss': ...}, {'train_runtime': ...}) on
+    stderr beside the bar: transformers writes them on stdout, which a user pipes."""
+    from transformers import ProgressCallback
+
+    class StderrProgress(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
+                self.training_bar.write(str(shown), file=sys.stderr)
+
+    return StderrProgress()
+
+
 def train_and_save(model: Any, tokenizer: Any, features: list[dict[str, Any]], cfg: TrainKnobs, work: Path,
                    final: Path, done: dict[str, Any], progress: bool = False, save_steps: int = 500) -> None:
     """Train with the HF Trainer, resuming from the last checkpoint in `work`, then save model,
     tokenizer and the `done` record into `final` atomically and drop the scratch folder."""
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
+    from transformers import (
+        DataCollatorWithPadding,
+        PrinterCallback,
+        ProgressCallback,
+        Trainer,
+        TrainingArguments,
+    )
 
     args = TrainingArguments(
         output_dir=str(work),
@@ -206,8 +227,10 @@ def train_and_save(model: Any, tokenizer: Any, features: list[dict[str, Any]], c
     )
     trainer = Trainer(model=model, args=args, train_dataset=_Rows(features),
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
-    if not progress:
-        trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # prints the logs on stdout, which is the user's
+    if progress:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_stderr_progress())
     trainer.train(resume_from_checkpoint=last_complete_checkpoint(work))
     with atomic_dir(final) as tmp:
         trainer.save_model(str(tmp))
