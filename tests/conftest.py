@@ -18,6 +18,23 @@ NEWSQA = SHARED / "newsqa" / "newsqa_cotaeval_1000.squad.json"
 PAPER_SETS = SHARED / "paper_error_sets"
 
 
+def cli_fails(capsys, argv, message: str, *absent: Path) -> str:
+    """`miniature ARGV` exits 2 with one line holding `message`, no traceback, and leaves none of
+    the `absent` paths; returns the line."""
+    from miniature.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("miniature: error: "), err
+    assert "Traceback" not in err
+    assert message in lines[0], lines[0]
+    for path in absent:
+        assert not path.exists(), f"{path} was left behind"
+    return lines[0]
+
+
 def need_shared(*paths: Path) -> None:
     for p in paths:
         if not p.exists():

@@ -11,19 +11,11 @@ import numpy as np
 import pytest
 
 from miniature.cli import main
-from tests.conftest import DEV, PAPER_SETS, need_shared
+from tests.conftest import DEV, PAPER_SETS, cli_fails, need_shared
 
 
 def _fail(capsys, argv, message, out=None):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("miniature: error: "), err
-    assert "Traceback" not in err
-    assert message in lines[0], lines[0]
-    if out is not None:
-        assert not out.exists(), "a failed command left files behind"
+    cli_fails(capsys, argv, message, *([out] if out is not None else []))
 
 
 def test_errors_from_error_sets_prints_and_writes(tmp_path, capsys):

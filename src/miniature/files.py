@@ -49,6 +49,14 @@ def check_input_dir(path: str | Path, what: str = "folder", error: type[Miniatur
     return path
 
 
+def refuse_broken_link(path: str | Path, what: str = "file", error: type[MiniatureError] = DataError) -> None:
+    """A name that is a symbolic-link loop or a link to nothing is refused, saying which (a name
+    that is not there at all may still be a registered name or a hub id, so it passes)."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        check_input_file(path, what, error)  # its stat fails, and the message says why
+
+
 def _stat_problem(path: Path, e: OSError, what: str = "file") -> str:
     """What a failed stat of `path` means, in words."""
     if e.errno == errno.ELOOP:
@@ -134,7 +142,7 @@ def read_json_file(path: str | Path) -> Any:
 def json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, value) of every non-blank line of a JSONL file."""
     text = read_text(path)
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON strings may hold U+2028, \x85, ...
         if line.strip():
             yield n, parse_json(line, str(path), n)
 

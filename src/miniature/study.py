@@ -159,9 +159,14 @@ def check_splits(cfg: StudyConfig) -> None:
 
 
 def check_samples(cfg: StudyConfig, trains: bool) -> None:
-    """The adversarial samples as drawn: at least n_examples texts to attack, and training texts
-    of two classes at least."""
+    """The adversarial samples as drawn: at least train_limit texts to train on and n_examples
+    texts to attack (each a sample of that size), and training texts of two classes at least."""
     acfg = cfg.adversarial
+    if trains and acfg.train_limit is not None:
+        n_train = len(load_text_dataset(acfg.train, acfg.train_split))
+        if acfg.train_limit > n_train:
+            raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
+                              f"lower it, e.g. --set adversarial.train_limit={n_train}")
     every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
     train, full_test = api.attack_examples(every, trains)  # the texts n_examples is drawn from
     if acfg.n_examples is not None and acfg.n_examples > len(full_test):
@@ -292,11 +297,11 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
     say = echo or (lambda _line: None)
     began = time.perf_counter()
+    with api.generated_data(cfg):  # removed again if the checks refuse the config
+        datasets = preflight(cfg)
     if cfg.generate is not None:
         g = cfg.generate
         say(f"[data] generated data in {g.folder} (seed {g.seed}, scale {g.scale})")
-    with api.generated_data(cfg):  # removed again if the checks refuse the config
-        datasets = preflight(cfg)
     run_dir = Path(cfg.run_dir)
     atomic_write_json(run_dir / "study.json", {"meta": study_meta(cfg, datasets),
                                                "characteristics": cfg.characteristics})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from miniature.exceptions import ModelError
+from miniature.files import refuse_broken_link
 from miniature.registry import Registry
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -83,6 +84,7 @@ _add(
 
 def resolve_model(name: str, revision: str | None = None, trust_remote_code: bool | None = None) -> ModelSpec:
     """A registered name, a local folder, or a hub id (owner/name) -> ModelSpec."""
+    refuse_broken_link(name, "model folder", ModelError)
     if name in MODELS:
         spec = MODELS.get(name)
     elif Path(name).is_dir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,8 @@ def load_embeddings(path: str | Path, min_points: int = 2) -> np.ndarray:
     path = check_npy(path)
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        why = "it holds Python objects" if "allow_pickle" in str(e) else str(e).splitlines()[0]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # a truncated or forged file
+        why = "it holds Python objects" if "allow_pickle" in str(e) else (str(e).splitlines() or [type(e).__name__])[0]
         raise DataError(f"{path}: not a readable .npy array ({why}); save a 2-D float array with numpy.save") from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         raise DataError(f"{path}: an .npz archive of {len(arr.files)} arrays, not one .npy array; save each "

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from miniature.exceptions import DataError, DependencyError
-from miniature.files import json_lines, read_json_file
+from miniature.files import json_lines, read_json_file, refuse_broken_link
 from miniature.registry import Registry
 from miniature.runs import content_key, file_stamp
 
@@ -230,6 +230,7 @@ def _read_qa_file(text: str, limit: int | None, stamp: tuple[int, int]) -> QADat
 
 def _load_qa(text: str, split: str, limit: int | None) -> QADataset:
     path = Path(text)
+    refuse_broken_link(path, "data file")
     if text.endswith(".json"):
         ds = read_squad_json(path)
     elif text.endswith(".jsonl"):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from miniature.exceptions import DataError, DependencyError
-from miniature.files import json_lines, read_text
+from miniature.files import json_lines, read_text, refuse_broken_link
 from miniature.registry import Registry
 from miniature.runs import content_key, file_stamp
 
@@ -156,6 +156,7 @@ def _read_text_file(text: str, stamp: tuple[int, int]) -> TextDataset:
 
 def _load_text(text: str, split: str) -> TextDataset:
     path = Path(text)
+    refuse_broken_link(path, "data file")
     if text.endswith(".jsonl"):
         return read_text_jsonl(path)
     if text.endswith(".csv"):
