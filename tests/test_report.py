@@ -24,8 +24,8 @@ from miniature.characteristics.errors import ErrorSet, compare_errors
 from miniature.characteristics.representation import compare_representations
 from miniature.exceptions import DataError
 from miniature.report.study import build_report
-from miniature.report.tables import write_table
 from miniature.runs import atomic_write_json, meta_block
+from miniature.tables import write_table
 
 # the third name holds HTML's special characters: the report must escape it everywhere
 NAMES = ["bert-large", "bert-base", "tiny<&>bert"]
@@ -343,7 +343,7 @@ def test_report_renders_in_headless_chromium(full, tmp_path):
 def test_k_sweep_figures_draw_the_chance_levels(tmp_path, monkeypatch):
     """Figure 1 draws each pair's chance level dotted (one grey line where all pairs share it, as
     K-NN sets do), at the values the sweep rows carry."""
-    from miniature.report import figures
+    from miniature import plots as figures
 
     drawn = []
     monkeypatch.setattr(figures, "_save", lambda plt, fig, path: drawn.append(fig) or Path(path))

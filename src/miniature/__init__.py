@@ -1,8 +1,14 @@
-"""miniature: does a compressed model behave like a miniature of the large one?"""
+"""miniature: does a compressed model behave like a miniature of the large one?
+
+The public functions (`miniature.run`, `miniature.errors`, ...) are imported on first use, so that
+`import miniature.agreement` (or any other low layer) loads neither torch nor the study code.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
 # OpenBLAS's idle workers spin for 2^28 cycles (~0.1 s) after every call, holding a core the
 # compiled selection that follows each product needs (measured: the kNN of 6 models 15-25%
@@ -10,11 +16,26 @@ import os
 # setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-__version__ = "0.2.0"
+from miniature.exceptions import MiniatureError  # noqa: E402
+from miniature.version import __version__  # noqa: E402
 
-from miniature.api import adversarial, distribution, errors, predict, representation, score
-from miniature.exceptions import MiniatureError
-from miniature.study import run
+_LAZY = {"adversarial": "miniature.api", "distribution": "miniature.api", "errors": "miniature.api",
+         "predict": "miniature.api", "representation": "miniature.api", "score": "miniature.api",
+         "run": "miniature.study"}
+
+
+def __getattr__(name: str) -> Any:
+    """The API's functions, imported when first asked for (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'miniature' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = ["MiniatureError", "__version__", "adversarial", "distribution", "errors", "predict", "representation",
            "run", "score"]

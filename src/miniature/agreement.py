@@ -254,7 +254,7 @@ def knn_overlaps(a: np.ndarray, b: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     if any(not 1 <= k <= kmax for k in ks):
         raise ValueError(f"every K must lie in [1, {kmax}], got {list(ks)}")
     if has_numba():
-        return kernels.knn_overlaps(a, b, ks)
+        return kernels.knn_overlaps(a, b, np.asarray(ks, dtype=np.int64))
     span = int(max(a.max(), b.max())) + 1
     dense = n * span * (1 if kmax < 255 else 4) <= DENSE_LIMIT
     rank_a = _ranks_dense(a, b, span) if dense else _ranks_sorted(a, b, span)

@@ -39,9 +39,11 @@ from miniature.characteristics.representation import (
     load_embeddings,
 )
 from miniature.checkpoints import (
+    attack_examples,
     classifier_weights,
     is_given,
     pretrained_weights,
+    qa_train_data,
     qa_weights,
     study_models,
 )
@@ -53,11 +55,10 @@ from miniature.config import (
     load_config,
 )
 from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
-from miniature.data.text import TextDataset, load_text_dataset
+from miniature.data.text import TextDataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import is_local_source
 from miniature.ood import IndexSpec
-from miniature.report.tables import write_table
 from miniature.runs import (
     RunDir,
     atomic_write_json,
@@ -70,6 +71,7 @@ from miniature.runs import (
     write_outputs,
 )
 from miniature.scoring import squad_v2_scores
+from miniature.tables import write_table
 from miniature.tasks.qa import cached_predictions, predict_qa
 from miniature.tasks.training import cuda_available, to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
@@ -102,10 +104,10 @@ def generated_data(cfg: StudyConfig) -> Iterator[None]:
         yield
         return
     folder = Path(cfg.generate.folder).absolute()
-    made = folder
-    while not made.parent.exists():
-        made = made.parent
-    made = None if made.exists() else made  # the outermost folder this call creates, if any
+    top = folder
+    while not top.parent.exists():
+        top = top.parent
+    made = None if top.exists() else top  # the outermost folder this call creates, if any
     before = {p: file_stamp(p) for p in folder.glob("*")} if folder.is_dir() else {}
     generate_data(cfg)
     try:
@@ -175,7 +177,7 @@ def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[Err
     """
     specs, labels = study_models(cfg)
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
-    train = _qa_train(cfg)
+    train = qa_train_data(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     sets, scores = [], []
@@ -218,6 +220,7 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
         cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
         generate_data(cfg)
         return finish_errors(cfg, model_error_sets(cfg, progress), out)
+    dev: QADataset | None
     if predictions:
         if gold is None:
             raise ConfigError("--predictions needs --gold, the file they are scored against")
@@ -260,7 +263,7 @@ def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str
         raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
                           "'before' embeddings; set representation.phases to [after]")
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit)
-    train = _qa_train(cfg) if "after" in rcfg.phases else None
+    train = qa_train_data(cfg) if "after" in rcfg.phases else None
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
@@ -347,12 +350,6 @@ def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, 
     return result
 
 
-def _qa_train(cfg: StudyConfig) -> QADataset | None:
-    """The QA training data, where any model of the study trains or distils on it."""
-    needs = any(not is_given(cfg, i, "finetuned") or m.derived for i, m in enumerate(cfg.models))
-    return load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs else None
-
-
 def bank_dataset(cfg: StudyConfig) -> QADataset:
     """The in-distribution bank's points: the training data (bank_limit), a random share alpha of it."""
     dcfg = cfg.distribution
@@ -378,7 +375,7 @@ def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, 
     test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
     dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or rcfg.limit or cfg.data.dev_limit)
     bank = bank_dataset(cfg)
-    train = _qa_train(cfg)
+    train = qa_train_data(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     out = {}
@@ -477,19 +474,6 @@ def load_embeddings_any(path: str | Path) -> np.ndarray:
     return load_embeddings(path, min_points=1)
 
 
-def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:
-    """The classifiers' training sample (where any model needs training) and the texts attacked:
-    seeded random samples; from the same file and split, the attacked texts exclude the training ones."""
-    acfg = cfg.adversarial
-    test = load_text_dataset(acfg.test, acfg.test_split)
-    if not needs_training:
-        return None, test.sample(acfg.n_examples, acfg.seed)
-    full = load_text_dataset(acfg.train, acfg.train_split)
-    train = full.sample(acfg.train_limit, acfg.seed)
-    same = full.source == test.source  # one file (or hub split) for both: keep them apart
-    return train, test.sample(acfg.n_examples, acfg.seed, exclude=set(train.ids) if same else ())
-
-
 def _source_factory(spec: ModelSpec, acfg, progress: bool):
     """A callable loading the attack model and its candidate source (only when candidates are not cached)."""
 
@@ -573,5 +557,5 @@ def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str]
     return result
 
 
-__all__ = ["adversarial", "distribution", "errors", "model_attacks", "model_embeddings", "model_error_sets", "model_features", "predict",
-           "representation", "score"]
+__all__ = ["adversarial", "distribution", "errors", "model_attacks", "model_embeddings", "model_error_sets",
+           "model_features", "predict", "representation", "score"]

@@ -107,7 +107,8 @@ def attack_one(ex: Prepared, target: Target, orig: np.ndarray, top_words: int | 
     # words past the target's window cannot change its output
     slots = [i for i in range(n) if attackable(ex.words[i]) and (target.room is None or starts[i] < target.room)]
     unk = [target.unk_id]
-    scores = importance(orig, target.probs([_flat(unk if j == i else p for j, p in enumerate(ids)) for i in slots]), gold)
+    masked = [_flat(unk if j == i else p for j, p in enumerate(ids)) for i in slots]
+    scores = importance(orig, target.probs(masked), gold)
     order = [slots[j] for j in np.argsort(-scores, kind="stable")]  # ties: the earlier word first
     if top_words is not None:
         order = order[:top_words]

@@ -17,6 +17,7 @@ from miniature.attack_words import (
     split_words,
 )
 from miniature.data.text import TextExample
+from miniature.families import pad_token_id
 from miniature.registry import Registry
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
@@ -117,7 +118,7 @@ class MLMSource:
                 ppl[i] = float(torch.exp(nll))
 
         # combinations read alone, without special tokens or context, as the original scores them
-        _batched_forward(self.model, [c for _, c in flat], self.tok.pad_token_id or 0, score, self.batch_size,
+        _batched_forward(self.model, [c for _, c in flat], pad_token_id(self.tok), score, self.batch_size,
                          "rank combinations" if progress else None)
         at = 0
         for (ex, w, _), cs in zip(jobs, combos):
@@ -138,7 +139,7 @@ class MLMSource:
             for r, i in enumerate(idx):
                 top[i] = ids[r, shift : len(seqs[i])]
 
-        _batched_forward(self.model, seqs, self.tok.pad_token_id or 0, keep_top, self.batch_size,
+        _batched_forward(self.model, seqs, pad_token_id(self.tok), keep_top, self.batch_size,
                          "substitutes" if progress else None)
         out: list[list[list[str]]] = [[[] for _ in words] for words in texts]
         jobs = []
@@ -217,5 +218,6 @@ def prepare(examples: Sequence[TextExample], source: Any, progress: bool = False
     """Every example's words and filtered substitutes (stop words, pieces, the word itself removed)."""
     split = [split_words(e.text) for e in examples]
     raw = source([words for words, _ in split], progress)
-    return [Prepared(e.id, e.text, e.label, words, spans, tuple(_clean(w, c) if attackable(w) else () for w, c in zip(words, subs)))
+    return [Prepared(e.id, e.text, e.label, words, spans,
+                     tuple(_clean(w, c) if attackable(w) else () for w, c in zip(words, subs)))
             for e, (words, spans), subs in zip(examples, split, raw)]

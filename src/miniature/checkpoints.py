@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from miniature.config import ModelEntry, StudyConfig
-from miniature.data.squad import QADataset
-from miniature.data.text import TextDataset
+from miniature.data.squad import QADataset, load_qa_dataset
+from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError, MiniatureError
 from miniature.runs import RunDir
 from miniature.zoo import ModelSpec, resolve_model
@@ -19,7 +19,9 @@ Weights = tuple[Path | None, Any]  # (checkpoint folder, or None for the spec's 
 def source_index(cfg: StudyConfig, i: int) -> int:
     """The index of the model entry `i` is derived from (config validation put it earlier)."""
     labels = [m.display for m in cfg.models]
-    return labels.index(cfg.models[i].from_)
+    source = cfg.models[i].from_
+    assert source is not None, f"model {i} is not derived"
+    return labels.index(source)
 
 
 def root_entry(cfg: StudyConfig, i: int) -> ModelEntry:
@@ -155,3 +157,22 @@ def is_given(cfg: StudyConfig, i: int, flag: str) -> bool:
     """Whether model `i` (or the checkpoint its derivation starts from) is used as given: `finetuned`
     or `classifier` set."""
     return bool(getattr(root_entry(cfg, i), flag))
+
+
+def qa_train_data(cfg: StudyConfig) -> QADataset | None:
+    """The QA training data, where any model of the study trains or distils on it."""
+    needs = any(not is_given(cfg, i, "finetuned") or m.derived for i, m in enumerate(cfg.models))
+    return load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs else None
+
+
+def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:
+    """The classifiers' training sample (where any model needs training) and the texts attacked:
+    seeded random samples; from the same file and split, the attacked texts exclude the training ones."""
+    acfg = cfg.adversarial
+    test = load_text_dataset(acfg.test, acfg.test_split)
+    if not needs_training:
+        return None, test.sample(acfg.n_examples, acfg.seed)
+    full = load_text_dataset(acfg.train, acfg.train_split)
+    train = full.sample(acfg.train_limit, acfg.seed)
+    same = full.source == test.source  # one file (or hub split) for both: keep them apart
+    return train, test.sample(acfg.n_examples, acfg.seed, exclude=set(train.ids) if same else ())

@@ -10,9 +10,10 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from miniature import __version__
 from miniature.exceptions import ConfigError, MiniatureError
+from miniature.version import __version__
 
 
 def _positive(text: str) -> int:
@@ -172,8 +173,8 @@ def _echo(quiet: bool):
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from miniature.report.tables import to_markdown
     from miniature.study import quickstart_config, run
+    from miniature.tables import to_markdown
 
     config = args.config
     if config is None:
@@ -185,7 +186,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     if rows:
         print("Table 2: pairwise agreement (Jaccard)\n\n" + to_markdown(rows, list(result.table2.columns), 3))
     if len(result.table3):
-        print("Table 3: BERT-Attack\n\n" + to_markdown(result.table3.to_dict("records"), list(result.table3.columns), 4))
+        table3 = to_markdown(result.table3.to_dict("records"), list(result.table3.columns), 4)
+        print("Table 3: BERT-Attack\n\n" + table3)
     print(f"report: {result.report.paths['html']}")
 
 
@@ -202,7 +204,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 class _Parser(argparse.ArgumentParser):
     """Usage errors on one line, as every other error, exit 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"miniature: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -283,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", help="YAML study config with distribution.test set: models are fine-tuned and "
                      "their features of train (bank), dev (validation) and the test set extracted")
-    src.add_argument("--bank", nargs="+", metavar="A.npy", help="one in-distribution bank (points x dims) .npy per model")
-    s.add_argument("--val", nargs="+", metavar="A.npy", help="with --bank: held-out in-distribution features, per model")
+    src.add_argument("--bank", nargs="+", metavar="A.npy",
+                     help="one in-distribution bank (points x dims) .npy per model")
+    s.add_argument("--val", nargs="+", metavar="A.npy",
+                   help="with --bank: held-out in-distribution features, per model")
     s.add_argument("--test", nargs="+", metavar="A.npy", help="with --bank: test features (the same points), per model")
     s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
     s.add_argument("--k", type=_positive, help="the K of the table (default 10, the paper's)")

@@ -326,14 +326,15 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         parts = key.strip().split(".")
         if not all(parts):
             raise ConfigError(f"--set {item!r}: the key has an empty part; write key.path=value, e.g. qa.epochs=1")
-        for depth, p in enumerate(parts):
+        for depth, part in enumerate(parts):
+            p: Any = part  # a key, or an int where it indexes a list
             last = depth == len(parts) - 1
             where = ".".join(parts[: depth + 1])
             if isinstance(node, list):
                 if not p.isdigit() or int(p) >= len(node):
                     raise ConfigError(f"--set {key}: {where!r} is not an item of a list of {len(node)}; "
                                       f"index it from 0 to {len(node) - 1}")
-                p = int(p)  # type: ignore[assignment]
+                p = int(p)
                 if isinstance(node[p], str) and not last:  # a bare model name is {name: ...}
                     node[p] = {"name": node[p]}
             elif not isinstance(node, dict):

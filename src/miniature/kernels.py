@@ -20,12 +20,12 @@ try:
     import numba
     import numba.extending
 except ImportError:  # pragma: no cover - numba is a dependency; the numpy path stays correct
-    numba = None
+    numba = None  # type: ignore[assignment]
 else:
     if "NUMBA_THREADING_LAYER" not in os.environ:
         # OpenMP workers spin after a parallel region and starve the BLAS and FAISS threads that
         # run next (measured: 3.9 s against 2.4 s for the kNN benchmark on 2 cores).
-        numba.config.THREADING_LAYER = "workqueue"
+        numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]  # set at run time
 # The workqueue layer aborts the process if two threads run parallel kernels at once: every
 # kernel call below holds this lock, so callers on several threads queue instead.
 _LOCK = threading.Lock()

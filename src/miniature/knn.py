@@ -3,9 +3,10 @@
 Both backends find a pool of candidates with float32 inner products (chunked numpy matrix
 products and a compiled row-wise selection, or FAISS `IndexFlatIP`) and order it by score.
 Wherever two float32 scores are too close for their order to be trusted, those candidates are
-rescored exactly in float64, the same way for both backends; ties are broken by the lower index. So the two backends return the same,
-deterministic sets. A row whose pool might miss a true neighbour (its last candidate lies
-within float32 error of its K-th) is searched again with a wider pool.
+rescored exactly in float64, the same way for both backends; ties are broken by the lower index.
+So the two backends return the same, deterministic sets. A row whose pool might miss a true
+neighbour (its last candidate lies within float32 error of its K-th) is searched again with a
+wider pool.
 """
 
 from __future__ import annotations

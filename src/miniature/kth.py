@@ -20,7 +20,7 @@ fraction of the length, so a bound as many times tighter.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -113,6 +113,8 @@ class _Products:
     def __init__(self, xb: np.ndarray, precision: Precision) -> None:
         self.precision = precision
         nb = len(xb)
+        self.bank_t: Any  # a torch bfloat16 view, or a numpy float32 one
+        self.buf: Any
         if precision == "bfloat16":
             import torch
 

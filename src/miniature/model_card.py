@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-CARD_COLUMNS = ["model", "layers", "parameters_m", "hidden_size", "size_mb", "sparsity", "latency_ms", "speedup"]
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
@@ -71,7 +70,8 @@ def latency_ms(model: Any, inputs: Sequence[dict[str, list[int]]], warmup: int =
 def card_row(name: str, model: Any, folder: str | Path | None, inputs: Sequence[dict[str, list[int]]]) -> dict:
     """One model's line of Table 1 (speed-up is filled in against the large model by `card_rows`)."""
     cfg = model.config
-    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None) or getattr(cfg, "num_layers", None)
+    layers = (getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layers", None)
+              or getattr(cfg, "num_layers", None))
     hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "dim", None) or getattr(cfg, "d_model", None)
     return {"model": name, "layers": layers, "parameters_m": count_parameters(model) / 1e6, "hidden_size": hidden,
             "size_mb": folder_megabytes(folder), "sparsity": linear_sparsity(model),
@@ -87,8 +87,14 @@ def card_rows(rows: Sequence[dict]) -> list[dict]:
 def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     """Table 1 of a study: every model as the characteristics used it (its QA checkpoint where the
     study has a QA characteristic, else its classifier), timed on the first 16 dev points (or texts)."""
-    from miniature.api import attack_examples
-    from miniature.checkpoints import classifier_weights, is_given, qa_weights, study_models
+    from miniature.checkpoints import (
+        attack_examples,
+        classifier_weights,
+        is_given,
+        qa_train_data,
+        qa_weights,
+        study_models,
+    )
     from miniature.data.squad import load_qa_dataset
     from miniature.runs import RunDir
     from miniature.tasks.classification import encode_texts
@@ -100,9 +106,7 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     run = RunDir(cfg.run_dir)
     qa = bool(set(cfg.characteristics) & {"errors", "representation", "distribution"})
     if qa:
-        from miniature.api import _qa_train
-
-        train = _qa_train(cfg)
+        train = qa_train_data(cfg)
         dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
     else:
         texts_train, texts = attack_examples(cfg, any(not is_given(cfg, i, "classifier") or m.derived

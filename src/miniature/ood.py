@@ -63,7 +63,7 @@ def check_bank(bank: np.ndarray, queries: Sequence[np.ndarray], ks: Sequence[int
                         "use a bigger bank (alpha)")
 
 
-def resolve_backend(backend: SearchBackend) -> str:
+def resolve_backend(backend: SearchBackend) -> SearchBackend:
     """auto: FAISS on GPU, else torch on GPU, else on CPU bf16 where the CPU has bfloat16
     instructions, else numpy (both exact; on the benchmark's bank about 2x and 1x the speed of
     FAISS's flat index)."""

@@ -24,6 +24,10 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def remove(self, name: str) -> T:
+        """Take an entry out again (a test's temporary plug-in)."""
+        return self._items.pop(name)
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator form of `add`."""
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from miniature import __version__
 from miniature.exceptions import ConfigError
 from miniature.files import read_json_file
+from miniature.version import __version__
 
 
 def canonical_json(obj: Any) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from miniature import api
-from miniature.checkpoints import check_derivations, source_index
+from miniature.checkpoints import attack_examples, check_derivations, source_index
 from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
 from miniature.data.text import load_text_dataset
@@ -120,6 +120,7 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
         if any(not m.finetuned for m in cfg.models) or "distribution" in chars:
             note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
     if "distribution" in chars:
+        assert cfg.distribution.test is not None  # refused above
         note("distribution.test", load_qa_dataset(cfg.distribution.test, cfg.distribution.test_split,
                                                   cfg.distribution.test_limit))
     if "adversarial" in chars:
@@ -168,7 +169,7 @@ def check_samples(cfg: StudyConfig, trains: bool) -> None:
             raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
                               f"lower it, e.g. --set adversarial.train_limit={n_train}")
     every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
-    train, full_test = api.attack_examples(every, trains)  # the texts n_examples is drawn from
+    train, full_test = attack_examples(every, trains)  # the texts n_examples is drawn from
     if acfg.n_examples is not None and acfg.n_examples > len(full_test):
         apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
         raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
@@ -239,8 +240,8 @@ def run_stage(name: str, cfg: StudyConfig, ledger: Ledger, progress: bool) -> No
 def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
     """Table 1 (the model card) into RUN_DIR/models/, unless the same models were measured already:
     the weights are those of the characteristics (cached), so only the latency is timed here."""
-    from miniature.model_card import CARD_COLUMNS, study_card
-    from miniature.report.tables import write_table
+    from miniature.model_card import study_card
+    from miniature.tables import CARD_COLUMNS, write_table
 
     key = content_key({"models": [m.model_dump(mode="json") for m in cfg.models], "version": meta_block()["version"],
                        "qa": bool(set(cfg.characteristics) & {"errors", "representation", "distribution"}),

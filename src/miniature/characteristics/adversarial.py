@@ -16,7 +16,6 @@ from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, us
 from miniature.candidates import prepare
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError, MismatchError
-from miniature.report.tables import to_markdown, write_table
 from miniature.runs import (
     RunDir,
     atomic_write_json,
@@ -28,6 +27,7 @@ from miniature.runs import (
     read_json_file,
     reused,
 )
+from miniature.tables import to_markdown, write_table
 from miniature.tasks.training import DONE
 
 TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_attack_accuracy",
@@ -51,7 +51,7 @@ def attack_metrics(results: Sequence[AttackResult]) -> dict[str, Any]:
     n = len(results)
     if n == 0:
         raise DataError("no attack results to summarise")
-    count = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
+    count: dict[str, int] = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
     attacked = n - count["skipped"]
     orig = attacked / n
     after = (count["failed"] + count["over_budget"]) / n
@@ -60,7 +60,8 @@ def attack_metrics(results: Sequence[AttackResult]) -> dict[str, Any]:
             "absolute_change": orig - after, "percent_change": 100 * (orig - after) / orig if orig else math.nan,
             "success_rate": count["succeeded"] / attacked if attacked else math.nan,
             "mean_perturbed": sum(r.perturbed for r in won) / len(won) if won else math.nan,
-            "mean_queries": sum(r.queries for r in results if r.outcome != "skipped") / attacked if attacked else math.nan}
+            "mean_queries": (sum(r.queries for r in results if r.outcome != "skipped") / attacked
+                             if attacked else math.nan)}
 
 
 @dataclass(frozen=True)

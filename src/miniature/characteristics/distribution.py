@@ -25,15 +25,16 @@ from miniature.ood import (
     resolve_backend,
     search,
 )
-from miniature.report.tables import to_markdown, write_table
 from miniature.runs import atomic_write_json
+from miniature.tables import to_markdown, write_table
 
 EXACT = IndexSpec()  # the default: exact (flat) search
 DETECTOR_COLUMNS = ["model", "k", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr",
                     "n_bank", "n_val", "n_test"]
 PAIR_COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard",
                 "corrected_jaccard", "p_overlap", "flagged_i", "flagged_j", "intersection", "union"]
-SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "chance", "corrected", "flagged_i", "flagged_j"]  # mean: the Jaccard
+# mean: the Jaccard
+SWEEP_COLUMNS = ["k", "model_i", "model_j", "mean", "chance", "corrected", "flagged_i", "flagged_j"]
 
 
 FEATURE_NAMES = ("bank", "validation features", "test features")
@@ -157,7 +158,7 @@ class DistributionResult:
     def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
         """distribution.md/.csv/.json, distribution_detectors.*, distribution_sweep.*, the K-sweep
         figure and ood_sets.json (the ids each model flags, per K)."""
-        from miniature.report.figures import plot_k_sweep
+        from miniature.plots import plot_k_sweep
 
         extra = {"k": self.table_k, "tpr": self.tpr, "index": self.index.__dict__, "positive_class": "OOD",
                  "threshold_rule": "keep the ceil(tpr * n_val) highest-scoring validation points"}

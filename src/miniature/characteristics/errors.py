@@ -9,9 +9,9 @@ from pathlib import Path
 from miniature.agreement import SetPair, pairwise_sets
 from miniature.data.squad import QADataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
-from miniature.report.tables import to_markdown, write_table
 from miniature.runs import atomic_write_json, content_key, file_stems, meta_block, read_json_file
 from miniature.scoring import error_ids
+from miniature.tables import to_markdown, write_table
 
 COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard", "corrected_jaccard",
            "p_overlap", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]

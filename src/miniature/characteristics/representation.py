@@ -23,8 +23,8 @@ from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
 from miniature.files import check_npy
 from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
-from miniature.report.tables import to_markdown, write_table
 from miniature.runs import RunDir, atomic_write_json, computing, content_key, meta_block, reused
+from miniature.tables import to_markdown, write_table
 from miniature.zoo import ModelSpec
 
 PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
@@ -139,7 +139,7 @@ class RepresentationResult:
 
     def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
         """representation.md/.csv/.json (the table), representation_sweep.* and the K-sweep figure."""
-        from miniature.report.figures import plot_k_sweep
+        from miniature.plots import plot_k_sweep
 
         paths = write_table(out_dir, "representation", self.rows(), meta, self.columns(), digits=4,
                             extra={"k": self.table_k, "variance": "population (ddof=0) over points"})
@@ -170,7 +170,8 @@ def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[in
 
 
 def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
-                            table_k: int = 10, backend: Backend = "auto", progress: bool = False) -> RepresentationResult:
+                            table_k: int = 10, backend: Backend = "auto",
+                            progress: bool = False) -> RepresentationResult:
     """K-NN agreement of every pair of models, per phase, for every K.
 
     Args:

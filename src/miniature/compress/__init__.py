@@ -1,4 +1,5 @@
-"""Ways to derive a compressed model: int8 quantization, magnitude pruning, head pruning, layer dropping, distillation."""
+"""Ways to derive a compressed model: int8 quantization, magnitude pruning, head pruning, layer dropping,
+distillation."""
 
 from __future__ import annotations
 

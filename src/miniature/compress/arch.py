@@ -1,50 +1,47 @@
-"""Where the parts compression touches live in BERT-family models: encoder layers, attention heads, Linears."""
+"""The parts compression touches (layers, attention heads, linear maps), found through each model's family adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from miniature.exceptions import ModelError
-
-# encoder layer lists below `model.base_model`: BERT/RoBERTa/ELECTRA, DistilBERT
-LAYER_PATHS = (("encoder", "layer"), ("transformer", "layer"))
-KEPT = "miniature_kept_heads"  # attention attribute: the original indices of the heads it still has
+from miniature.families import KEPT, Attention, family_of, model_type
 
 
 def encoder_layers(model: Any) -> nn.ModuleList:
-    """The model's list of transformer layers, or a ModelError for an architecture we do not know."""
-    base = getattr(model, "base_model", model)
-    for path in LAYER_PATHS:
-        node = base
-        for name in path:
-            node = getattr(node, name, None)
-        if isinstance(node, nn.ModuleList) and len(node):
-            return node
-    kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
-    raise ModelError(f"model type {kind!r} has no encoder layers compress knows (BERT-family encoders: "
-                     "bert, roberta, electra, distilbert); pick such a model")
+    """The model's list of transformer layers (where its family adapter says), or a ModelError."""
+    family = family_of(model)
+    node: Any = getattr(model, "base_model", model)
+    for name in family.layers:
+        node = getattr(node, name, None)
+    if isinstance(node, nn.ModuleList) and len(node):
+        return node
+    raise ModelError(f"model type {model_type(model)!r}: no layers at {'.'.join(family.layers)}; is it a "
+                     "checkpoint of that family?")
 
 
 def set_encoder_layers(model: Any, keep: Sequence[int]) -> None:
     """Keep only the layers `keep` (in that order) and update the config's layer count."""
+    family = family_of(model)
+    if not family.drop_layers:
+        raise ModelError(f"model type {model_type(model)!r}: its layers cannot be dropped or reordered (a "
+                         "layer holds what the others need); use prune or int8")
     layers = encoder_layers(model)
     kept = nn.ModuleList([layers[i] for i in keep])
-    base = getattr(model, "base_model", model)
-    for path in LAYER_PATHS:
-        owner = getattr(base, path[0], None)
-        if owner is not None and getattr(owner, path[1], None) is layers:
-            setattr(owner, path[1], kept)
-            if hasattr(owner, "n_layers"):  # DistilBERT's Transformer keeps its own count
-                owner.n_layers = len(kept)
+    owner: Any = getattr(model, "base_model", model)
+    for name in family.layers[:-1]:
+        owner = getattr(owner, name)
+    setattr(owner, family.layers[-1], kept)
+    if hasattr(owner, "n_layers"):  # DistilBERT's Transformer keeps its own count
+        owner.n_layers = len(kept)
     for i, layer in enumerate(kept):  # cache slots follow the new positions
         for module in layer.modules():
             if hasattr(module, "layer_idx"):
-                module.layer_idx = i
+                setattr(module, "layer_idx", i)  # an attribute only some modules have
     model.config.num_hidden_layers = len(kept)  # DistilBERT maps this name onto n_layers
 
 
@@ -52,43 +49,17 @@ def layer_count(model: Any) -> int:
     return len(encoder_layers(model))
 
 
-@dataclass
-class Attention:
-    """One layer's self-attention: the module holding q/k/v and the one holding the output projection."""
-
-    holder: nn.Module
-    qkv: tuple[str, str, str]
-    out_holder: nn.Module
-    out: str
-
-    @property
-    def head_size(self) -> int:
-        return int(self.holder.attention_head_size)
-
-    @property
-    def n_heads(self) -> int:
-        return getattr(self.holder, self.qkv[0]).out_features // self.head_size
-
-    def projections(self) -> list[nn.Linear]:
-        return [getattr(self.holder, n) for n in self.qkv]
-
-    def output(self) -> nn.Linear:
-        return getattr(self.out_holder, self.out)
-
-    def kept(self) -> list[int]:
-        """Original indices of the heads still here (all of them before any head pruning)."""
-        return list(getattr(self.holder, KEPT, range(self.n_heads)))
-
-
-def attention(layer: nn.Module) -> Attention:
-    """The self-attention parts of a BERT-style or DistilBERT-style layer."""
-    att = getattr(layer, "attention", None)
-    if att is not None and hasattr(att, "self") and hasattr(att, "output"):
-        return Attention(att.self, ("query", "key", "value"), att.output, "dense")
-    if att is not None and hasattr(att, "q_lin"):
-        return Attention(att, ("q_lin", "k_lin", "v_lin"), att, "out_lin")
-    raise ModelError(f"layer type {type(layer).__name__} has no self-attention compress knows; "
-                     "use a BERT or DistilBERT model for head pruning")
+def attention(layer: nn.Module, model: Any) -> Attention:
+    """The self-attention parts of one layer of `model`, as its family adapter finds them."""
+    family = family_of(model)
+    if family.attention is None:
+        raise ModelError(f"model type {model_type(model)!r}: its attention heads cannot be pruned; use prune, "
+                         "layers or int8")
+    try:
+        return family.attention(layer)
+    except AttributeError:
+        raise ModelError(f"layer type {type(layer).__name__} has no self-attention where the "
+                         f"{model_type(model)!r} family keeps it; is it a checkpoint of that family?") from None
 
 
 def _sliced(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
@@ -128,7 +99,7 @@ def keep_heads(att: Attention, heads: Sequence[int]) -> None:
 def kept_heads(model: Any) -> list[list[int]] | None:
     """Per layer, the original indices of the heads kept; None when no layer lost a head."""
     try:
-        atts = [attention(layer) for layer in encoder_layers(model)]
+        atts = [attention(layer, model) for layer in encoder_layers(model)]
     except ModelError:
         return None
     if not any(hasattr(a.holder, KEPT) for a in atts):
@@ -138,19 +109,26 @@ def kept_heads(model: Any) -> list[list[int]] | None:
 
 def prunable_linears(model: Any) -> list[tuple[str, nn.Module]]:
     """The Linear modules inside the encoder layers (fp32 or int8); embeddings and task head excluded."""
-    from torch.ao.nn.quantized.dynamic import Linear as QLinear
-
-    out = []
+    out: list[tuple[str, nn.Module]] = []
+    extra = family_of(model).linear_types
     for i, layer in enumerate(encoder_layers(model)):
         for name, module in layer.named_modules():
-            if isinstance(module, (nn.Linear, QLinear)):
+            if is_linear(module, extra):
                 out.append((f"layer.{i}.{name}", module))
     return out
 
 
+def is_linear(module: nn.Module, extra: Sequence[str] = ()) -> bool:
+    """An nn.Linear, its dynamically quantized int8 form, or a module of a class named in `extra`
+    (a family's other linear maps, as GPT-2's Conv1D)."""
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    return isinstance(module, (nn.Linear, QLinear)) or type(module).__name__ in extra
+
+
 def linear_weight(module: nn.Module) -> torch.Tensor:
     """The float weight of a Linear, dequantized for an int8 one."""
-    weight = module.weight
+    weight: Any = module.weight  # an int8 Linear's is a method
     return weight().dequantize() if callable(weight) else weight.detach()
 
 

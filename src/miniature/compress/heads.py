@@ -18,7 +18,7 @@ def head_importance(model: Any) -> list[torch.Tensor]:
     projection (biases not counted). A head whose weights are small contributes little."""
     scores = []
     for layer in encoder_layers(model):
-        att = attention(layer)
+        att = attention(layer, model)
         size, n = att.head_size, att.n_heads
         square = sum(p.weight.detach().float().pow(2).reshape(n, size, -1).sum(dim=(1, 2))
                      for p in att.projections())
@@ -59,7 +59,7 @@ def check(params: Params, model: Any) -> Params:
     share = number("heads", "share", params["share"], 0.0, 1.0, low_open=True)
     if model is not None:
         layers = encoder_layers(model)
-        prune_count(share, len(layers), sum(attention(layer).n_heads for layer in layers))
+        prune_count(share, len(layers), sum(attention(layer, model).n_heads for layer in layers))
     return {"share": share}
 
 
@@ -68,7 +68,7 @@ def apply(model: Any, params: Params) -> Params:
     n_prune = prune_count(params["share"], len(importance), sum(len(s) for s in importance))
     pruned = heads_to_prune(importance, n_prune)
     for layer, drop in zip(encoder_layers(model), pruned):
-        att = attention(layer)
+        att = attention(layer, model)
         if drop:
             keep_heads(att, [h for h in range(att.n_heads) if h not in drop])
     return {"pruned_heads": pruned}

@@ -8,6 +8,7 @@ from typing import Any
 from miniature.compress.arch import layer_count, set_encoder_layers
 from miniature.compress.base import METHODS, REQUIRED, Method, Params, integer
 from miniature.exceptions import ConfigError, ModelError
+from miniature.families import family_of, model_type
 
 
 def every_other(n_layers: int) -> list[int]:
@@ -42,18 +43,28 @@ def check_keep(keep: Any, n_layers: int | None) -> list[int] | str:
     return sorted(keep)
 
 
+def _droppable(method: str, model: Any) -> None:
+    """Refuse, before any work, a family whose layers cannot be dropped (T5)."""
+    if model is not None and not family_of(model).drop_layers:
+        raise ModelError(f"{method}: the layers of a {model_type(model)!r} model cannot be dropped or reordered "
+                         "(one layer holds what the others need); use prune or int8")
+
+
 def check_layers(params: Params, model: Any) -> Params:
+    _droppable("layers", model)
     return {"keep": check_keep(params["keep"], layer_count(model) if model is not None else None)}
 
 
 def apply_layers(model: Any, params: Params) -> Params:
     keep = check_keep(params["keep"], layer_count(model))
+    assert not isinstance(keep, str)  # resolved: the layer count is known
     set_encoder_layers(model, keep)
     return {"kept_layers": keep}
 
 
 def check_distil(params: Params, model: Any) -> Params:
     k = integer("distil", "layers", params["layers"])
+    _droppable("distil", model)
     if model is not None and k >= layer_count(model):
         n = layer_count(model)
         raise ConfigError(f"distil.layers is {k} but the teacher has {n} layers; a student must be smaller "

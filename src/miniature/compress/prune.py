@@ -45,7 +45,7 @@ def check(params: Params, model: Any) -> Params:
 
 
 def apply(model: Any, params: Params) -> Params:
-    linears = [m for _, m in prunable_linears(model)]
+    linears: list[Any] = [m for _, m in prunable_linears(model)]
     masks = magnitude_masks([m.weight for m in linears], params["sparsity"], params["scope"])
     with torch.no_grad():
         for linear, mask in zip(linears, masks):

@@ -97,7 +97,7 @@ def load_derived(folder: str | Path, auto_class: Any) -> Any:
         model = auto_class.from_config(AutoConfig.from_pretrained(folder))
         if shape.get("kept_heads"):
             for layer, kept in zip(encoder_layers(model), shape["kept_heads"]):
-                att = attention(layer)
+                att = attention(layer, model)
                 if kept != att.kept():
                     keep_heads(att, kept)
         if shape.get("int8"):

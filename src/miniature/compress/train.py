@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from miniature.compress.arch import encoder_layers, prunable_linears
 from miniature.compress.base import is_quantized, number
 from miniature.exceptions import ConfigError, ModelError
+from miniature.families import pad_token_id
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 LABELS = ("labels", "start_positions", "end_positions")
@@ -99,7 +100,7 @@ def train_loop(model: Any, rows: Sequence[dict[str, Any]], tokenizer: Any,
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)  # dropout
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = pad_token_id(tokenizer)
     keys = [k for k in (*INPUTS, *LABELS) if k in _accepts(model) and (k in rows[0] or k == "attention_mask")]
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=learning_rate)
@@ -207,7 +208,8 @@ def recover(model: Any, rows: list[dict[str, Any]], tokenizer: Any, *, max_steps
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ConfigError(f"recover: max_steps must be a positive integer, got {max_steps!r}")
     encoder_layers(model)  # a ModelError for an unknown architecture
-    masks = [(m.weight, m.weight.detach() == 0) for _, m in prunable_linears(model)]
+    linears: list[Any] = [m for _, m in prunable_linears(model)]
+    masks = [(m.weight, m.weight.detach() == 0) for m in linears]
     masks = [(w, zero) for w, zero in masks if bool(zero.any())]
 
     def reapply() -> None:

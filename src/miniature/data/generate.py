@@ -57,7 +57,8 @@ _PRONOUN = {"he": ("she", "he"), "He": ("She", "He"), "his": ("her", "his"), "Hi
 
 def render(sentences: list[str], world: dict[str, dict[str, Any]]) -> tuple[str, dict[tuple[str, str], int]]:
     """Join templated sentences into a passage; return it and where each stated fact {X.rel} starts."""
-    text, spans = "", {}
+    text = ""
+    spans: dict[tuple[str, str], int] = {}
     for sentence in sentences:
         text += " " if text else ""
         pos = 0
@@ -186,8 +187,12 @@ def _encyclopedic(rng: random.Random, index: int, taken: list[str]) -> dict[str,
 
 def _news_values(rng: random.Random, topic: str) -> dict[str, Any]:
     """The facts of one news story."""
-    name = lambda: f"{rng.choice(FEMALE + MALE)} {rng.choice(LAST)}"
-    pct = lambda lo, hi: f"{rng.randint(lo, hi)}.{rng.randint(1, 9)} percent"
+    def name() -> str:
+        return f"{rng.choice(FEMALE + MALE)} {rng.choice(LAST)}"
+
+    def pct(lo: int, hi: int) -> str:
+        return f"{rng.randint(lo, hi)}.{rng.randint(1, 9)} percent"
+
     v: dict[str, Any] = {"name": topic, "place": rng.choice(DATELINES), "day": rng.choice(DAYS)}
     if topic == "markets":
         up = rng.random() < 0.5

@@ -65,7 +65,8 @@ class HubTextDataset:
 
 
 TEXT_DATASETS: Registry[HubTextDataset] = Registry("text dataset", DataError)
-TEXT_DATASETS.add("imdb", HubTextDataset("stanfordnlp/imdb", "IMDB reviews, 0 negative / 1 positive (train 25,000 / test 25,000)"))
+TEXT_DATASETS.add("imdb", HubTextDataset("stanfordnlp/imdb",
+                                         "IMDB reviews, 0 negative / 1 positive (train 25,000 / test 25,000)"))
 
 
 def _label(value: Any, where: str) -> int:

@@ -162,7 +162,7 @@ def characteristic_models(res: RunResults, characteristic: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def study_models(res: RunResults) -> list[dict]:
+def study_models(res: RunResults) -> list[Mapping[str, Any]]:
     """The study's model records (label, name, source, revision, ...), if study.json lists them."""
     models = ((res.study or {}).get("meta") or {}).get("models") or []
     return [m for m in models if isinstance(m, Mapping)] if isinstance(models, list) else []

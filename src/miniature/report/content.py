@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from miniature.model_card import CARD_COLUMNS
 from miniature.report.assemble import (
     AGREEMENT_TITLES,
     MODEL_COLUMNS,
@@ -30,6 +29,7 @@ from miniature.report.document import (
     reference_cards,
     table,
 )
+from miniature.tables import CARD_COLUMNS
 
 TITLES = {"errors": "Prediction errors", "representation": "Data representation",
           "distribution": "Data distribution", "adversarial": "Adversarial vulnerability"}
@@ -151,7 +151,8 @@ def provenance(res: RunResults, meta: Mapping[str, Any]) -> list[Block]:
     if not res.study:
         blocks.append(Paragraph("No study.json in this run folder: the study's config, models and datasets are "
                                 "known only from the result files' own meta blocks below.", note=True))
-    files = [{"file": str(t.path.relative_to(res.root)), **{k: t.meta.get(k) for k in ("version", "git_commit", "time")}}
+    stamps = ("version", "git_commit", "time")
+    files = [{"file": str(t.path.relative_to(res.root)), **{k: t.meta.get(k) for k in stamps}}
              for c in res.present for t in res.tables[c].values()]
     blocks.append(table("Result files read", files, ["file", "version", "git_commit", "time"]))
     if meta.get("config"):

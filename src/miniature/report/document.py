@@ -129,7 +129,7 @@ def dict_items(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, "" if obj is None else str(obj))]
 
 
-def model_records(models: Sequence[dict]) -> TableBlock:
+def model_records(models: Sequence[Mapping[str, Any]]) -> TableBlock:
     """The study's models with every field they record (label, name, source, revision first)."""
     first = ["label", "name", "source", "revision"]
     keys = [k for k in first if any(k in m for m in models)]

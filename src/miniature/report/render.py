@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 from miniature.report.document import Cards, Document, Figure, KeyValues, Paragraph, TableBlock, fmt
-from miniature.report.tables import to_markdown
+from miniature.tables import to_markdown
 
 CSS = """
 :root { --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --accent: #2563eb; --bg: #f8fafc; }

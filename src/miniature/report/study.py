@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from miniature.model_card import CARD_COLUMNS
 from miniature.report.assemble import (
     AGREEMENT_TITLES,
     MODEL_COLUMNS,
@@ -25,8 +24,8 @@ from miniature.report.assemble import (
 from miniature.report.collect import RunResults, clean, collect, model_order
 from miniature.report.content import compose, figure_captions
 from miniature.report.render import to_html, to_md
-from miniature.report.tables import write_table
 from miniature.runs import atomic_write_json, atomic_write_text, meta_block, write_outputs
+from miniature.tables import CARD_COLUMNS, write_table
 
 YLABELS = {"Representation before fine-tuning": "mean Jaccard of K-NN sets",
            "Representation after fine-tuning": "mean Jaccard of K-NN sets",
@@ -71,7 +70,7 @@ def sweep_reference(models: Sequence[str], panels: Mapping[str, list[dict]]) -> 
 def write_figures(out: Path, models: Sequence[str], per_model: Sequence[dict], matrices: Mapping[str, Agreement],
                   panels: Mapping[str, list[dict]]) -> dict[str, Path]:
     """figure1.png, a heat map per agreement and the per-model bars the results allow; returns name -> path."""
-    from miniature.report.figures import plot_bars, plot_figure1, plot_heatmap
+    from miniature.plots import plot_bars, plot_figure1, plot_heatmap
 
     paths: dict[str, Path] = {}
     if panels:

@@ -10,6 +10,7 @@ import numpy as np
 from miniature.config import ClassificationConfig
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError
+from miniature.families import pad_token_id
 from miniature.runs import RunDir, computing, content_key, meta_block, reused
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
@@ -136,7 +137,7 @@ class Classifier:
         self.prefix, self.suffix = special_tokens(tokenizer)
         self.room = max_length - len(self.prefix) - len(self.suffix)  # word tokens that fit
         self.batch_size, self.max_tokens, self.precision = batch_size, max_tokens, precision
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer)
         self.unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else self.pad_id
         self._ids: dict[tuple[str, bool], list[int]] = {}
         self.queries = 0  # texts scored so far

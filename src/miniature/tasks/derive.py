@@ -12,16 +12,6 @@ from miniature.runs import RunDir, computing, content_key, reused
 from miniature.zoo import ModelSpec
 
 RECIPE = "miniature_compress.json"  # written into a derived model's folder (by compress.save_derived)
-AUTO_CLASSES = {"qa": "AutoModelForQuestionAnswering", "classification": "AutoModelForSequenceClassification",
-                "base": "AutoModel"}
-
-
-def auto_class(task: str) -> Any:
-    import transformers
-
-    return getattr(transformers, AUTO_CLASSES[task])
-
-
 def _recovering(entry: ModelEntry) -> bool:
     """Whether a recovery fine-tuning follows the entry's method (the preflight refuses steps on
     a method without one)."""
@@ -35,7 +25,8 @@ def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: s
     trains = task != "base" and (entry.method == "distil" or _recovering(entry))
     return content_key({"task": task, "source": source_id, "method": entry.method, "params": entry.params,
                         "recovery_steps": entry.recovery_steps if trains else 0,
-                        "recovery_learning_rate": entry.recovery_learning_rate if trains and entry.recovery_steps else None,
+                        "recovery_learning_rate": (entry.recovery_learning_rate if trains and entry.recovery_steps
+                                                   else None),
                         "distil": entry.distil.model_dump() if trains and entry.method == "distil" else None,
                         "data": data_fingerprint if trains else None, "version": 1})
 
@@ -76,16 +67,19 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
     with computing("derived model", final, what):
         tokenizer = load_tokenizer(spec, source)
         model = load_source(task, spec, source)
+        assert entry.method is not None  # a derived entry (config validation)
         new = derive(model, entry.method, entry.params)
         training = rows is not None and task != "base"
         work = run.work("derive", final.name)  # resume points of the training, if it is stopped
         if training and entry.method == "distil":
+            assert rows is not None
             d = entry.distil
             new = distil_train(model, new, rows(tokenizer, model), tokenizer, temperature=d.temperature,
                                alpha=d.alpha, epochs=d.epochs, max_steps=d.max_steps,
                                learning_rate=d.learning_rate, batch_size=d.batch_size, progress=progress,
                                work=work)
         elif training and _recovering(entry):
+            assert rows is not None
             new = recover(new, rows(tokenizer, new), tokenizer, max_steps=entry.recovery_steps,
                           learning_rate=entry.recovery_learning_rate, progress=progress, work=work)
         save_derived(new, tokenizer, final, {"method": entry.method, "params": entry.params, "task": task,

@@ -11,6 +11,7 @@ import numpy as np
 
 from miniature.data.squad import QAExample
 from miniature.exceptions import ConfigError, ModelError
+from miniature.families import pad_token_id
 from miniature.tasks.qa_features import truncate_questions
 from miniature.tasks.training import CPU_MAX_TOKENS, autocast_dtype, length_batches, model_keys
 
@@ -148,7 +149,7 @@ def embed(model: Any, tokenizer: Any, encoded: Encoded, pooling: Pooling = "cls"
     index = check_layer(layer, hidden_layers(model))
     last = index == hidden_layers(model)
     keys = model_keys(net)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = pad_token_id(tokenizer)
     if max_tokens is None and device.type == "cpu":
         max_tokens = CPU_MAX_TOKENS
     dtype = autocast_dtype(precision, device.type)

@@ -9,6 +9,7 @@ import numpy as np
 
 from miniature.config import QAConfig
 from miniature.data.squad import QADataset
+from miniature.families import pad_token_id
 from miniature.runs import (
     RunDir,
     atomic_dir,
@@ -81,7 +82,7 @@ def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]
     if max_tokens is None and device.type == "cpu":
         max_tokens = CPU_MAX_TOKENS
     dtype = autocast_dtype(precision, device.type)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad = pad_token_id(tokenizer)
     lengths = np.array([len(x["input_ids"]) for x in inputs])
     starts: list[np.ndarray] = [None] * len(inputs)  # type: ignore[list-item]
     ends: list[np.ndarray] = [None] * len(inputs)  # type: ignore[list-item]

@@ -23,15 +23,24 @@ CPU_MAX_TOKENS = 2048  # measured on 2 cores: batches past ~2k tokens run slower
 class TrainKnobs(Protocol):
     """The fields QAConfig and ClassificationConfig share."""
 
-    seed: int
-    epochs: float
-    max_steps: int | None
-    learning_rate: float
-    batch_size: int
-    gradient_accumulation_steps: int
-    warmup_ratio: float
-    weight_decay: float
-    precision: str
+    @property
+    def seed(self) -> int: ...
+    @property
+    def epochs(self) -> float: ...
+    @property
+    def max_steps(self) -> int | None: ...
+    @property
+    def learning_rate(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def gradient_accumulation_steps(self) -> int: ...
+    @property
+    def warmup_ratio(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def precision(self) -> str: ...
 
 
 def model_keys(model: Any) -> set[str]:
@@ -123,7 +132,7 @@ class Checkpoint:
     trained: bool
 
 
-def _precision(cfg: TrainKnobs) -> dict[str, bool]:
+def _precision(cfg: TrainKnobs) -> dict[str, Any]:
     """The Trainer's mixed-precision flags, by the same rule as prediction."""
     import torch
 

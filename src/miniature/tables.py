@@ -10,6 +10,9 @@ from typing import Any
 
 from miniature.runs import atomic_write_json, atomic_write_text
 
+# Table 1 (the model card): written by miniature.model_card, shown by the report
+CARD_COLUMNS = ["model", "layers", "parameters_m", "hidden_size", "size_mb", "sparsity", "latency_ms", "speedup"]
+
 
 def _fmt(value: Any, digits: int, column: str = "") -> str:
     if isinstance(value, float) and column.startswith("p_"):  # a p-value: its magnitude, however small
