@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 
-.PHONY: venv browser test quickstart bench clean
+.PHONY: venv browser lint docs test quickstart bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,18 @@ browser:
 	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	    >/dev/null 2>&1; } ; } || echo "chromium not installed: the report's browser test will skip"
 
-test: venv browser
+# style (ruff, line length enforced on src/), types (mypy), the one-way layers (.importlinter)
+# and the docs site, which must build without a warning (its references are generated from the code)
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+test: venv browser lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
 	  $(VENV)/bin/pytest -q -rs tests
 
@@ -53,4 +64,4 @@ bench: $(BENCH)/.installed
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/train.py
 
 clean:
-	rm -rf $(VENV) $(BENCH) runs .pytest_cache
+	rm -rf $(VENV) $(BENCH) runs site .pytest_cache
