@@ -11,7 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SHARED = ROOT.parent / "shared" / "data"
 DEV = SHARED / "squad2" / "dev-v2.0.cs224n-half.json"
 TRAIN = SHARED / "squad2" / "train-v2.0.first10articles.json"
 NEWSQA = SHARED / "newsqa" / "newsqa_cotaeval_1000.squad.json"

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from miniature.cli import main
-from tests.conftest import DEV, PAPER_SETS, SHARED, need_shared
+from tests.conftest import DEV, PAPER_SETS, ROOT, SHARED, need_shared
 from tests.conftest import cli_fails as fail
 
 IMDB = SHARED / "imdb" / "imdb_test_25k.jsonl"
@@ -336,7 +336,7 @@ def test_a_signal_mid_write_leaves_no_temporary(tmp_path, tiny_model, sig, code,
            "representation": {"ks": [1], "table_k": 1, "phases": ["before"]}}
     path = yaml_config(tmp_path / "c.yaml", cfg)
     proc = subprocess.Popen([sys.executable, "-c", SLOW_EMBED, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert proc.stdout.readline().strip() == "writing", proc.stderr.read()
         assert list((tmp_path / "run").rglob("*.tmp.npy"))  # the temporary exists mid-write

@@ -24,8 +24,7 @@ from miniature.compress import (
 )
 from miniature.compress.train import collate, kd_loss
 from miniature.exceptions import ConfigError, ModelError
-
-from .conftest import DEV, need_shared
+from tests.conftest import DEV, need_shared
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
