@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from miniature.exceptions import ConfigError
 from miniature.files import read_json_file
 from miniature.version import __version__
+
+T = TypeVar("T")
 
 
 def canonical_json(obj: Any) -> str:
@@ -320,6 +322,31 @@ class RunDir:
     def work(self, kind: str, key: str) -> Path:
         """Scratch space for an artifact in progress (training checkpoints), kept for resume."""
         return self.root / "work" / kind / key
+
+
+DONE = "miniature.json"  # written last into a finished artifact's folder, with what determined it
+
+
+def finished(marker: Path, key: str | None = None) -> bool:
+    """Whether `marker` (a finished artifact's record, written last) is there, recording `key`
+    where one is asked for."""
+    if not marker.is_file():
+        return False
+    return key is None or read_json_file(marker).get("key") == key
+
+
+def cached(kind: str, path: Path, what: str, compute: Callable[[], T], load: Callable[[], T], *,
+           marker: Path, key: str | None = None) -> T:
+    """One artifact of the run folder, made once: where it is finished (its `marker`, the record
+    written last, e.g. `path / DONE`, or the file itself, is there and records `key` where one is
+    given) `load()` returns it and the ledger notes it reused; else `compute()` makes it,
+    publishing atomically so that a half-written artifact is never taken as finished, and the
+    ledger notes its time. Every cached artifact of a study goes through here."""
+    if finished(marker, key):
+        reused(kind, path, what)
+        return load()
+    with computing(kind, path, what):
+        return compute()
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,21 @@ from miniature.exceptions import ConfigError
 from miniature.files import is_local_source
 from miniature.registry import Registry
 from miniature.runs import (
+    DONE,
     Activity,
     Ledger,
     atomic_dir,
     atomic_write_json,
+    cached,
     check_writable_dir,
-    computing,
     content_key,
     format_seconds,
     meta_block,
-    read_json_file,
     recording,
-    reused,
     sweep_stale_temps,
 )
 from miniature.tasks.classification import check_classes, check_labels
 from miniature.zoo import check_given_head, resolve_model
-
-DONE = "miniature.json"  # written last into a characteristic's finished folder, with its input key
 
 
 @dataclass(frozen=True)
@@ -228,13 +225,14 @@ def run_stage(name: str, cfg: StudyConfig, ledger: Ledger, progress: bool) -> No
         gathered = stage.gather(cfg, progress)
         key = _stage_key(name, stage, cfg, [a.path for a in ledger.events[start:]])
         folder = Path(cfg.run_dir) / name
-        what = f"compare the models' {name} and write {folder}"
-        if (folder / DONE).is_file() and read_json_file(folder / DONE).get("key") == key:
-            reused("comparison", folder, what)
-            return
-        with computing("comparison", folder, what), atomic_dir(folder) as tmp:
-            stage.finish(cfg, gathered, tmp, progress)
-            atomic_write_json(tmp / DONE, meta_block(key=key, characteristic=name))
+
+        def compare() -> None:
+            with atomic_dir(folder) as tmp:
+                stage.finish(cfg, gathered, tmp, progress)
+                atomic_write_json(tmp / DONE, meta_block(key=key, characteristic=name))
+
+        cached("comparison", folder, f"compare the models' {name} and write {folder}", compare, lambda: None,
+               marker=folder / DONE, key=key)
 
 
 def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
@@ -249,12 +247,13 @@ def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
     folder = Path(cfg.run_dir) / "models"
     with recording(ledger):
         what = "measure every model: layers, parameters, size on disk, sparsity, latency (Table 1)"
-        if (folder / DONE).is_file() and read_json_file(folder / DONE).get("key") == key:
-            reused("model card", folder, what)
-            return
-        with computing("model card", folder, what), atomic_dir(folder) as tmp:
-            write_table(tmp, "model_card", study_card(cfg, progress), meta_block(), CARD_COLUMNS, digits=3)
-            atomic_write_json(tmp / DONE, meta_block(key=key))
+
+        def measure() -> None:
+            with atomic_dir(folder) as tmp:
+                write_table(tmp, "model_card", study_card(cfg, progress), meta_block(), CARD_COLUMNS, digits=3)
+                atomic_write_json(tmp / DONE, meta_block(key=key))
+
+        cached("model card", folder, what, measure, lambda: None, marker=folder / DONE, key=key)
 
 
 def _read_tables(run_dir: Path, names: Sequence[str]) -> dict[str, Any]:

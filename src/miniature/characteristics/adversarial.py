@@ -17,18 +17,17 @@ from miniature.candidates import prepare
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError, MismatchError
 from miniature.runs import (
+    DONE,
     RunDir,
     atomic_write_json,
     atomic_write_text,
-    computing,
+    cached,
     content_key,
     file_stems,
     meta_block,
     read_json_file,
-    reused,
 )
 from miniature.tables import to_markdown, write_table
-from miniature.tasks.training import DONE
 
 TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_attack_accuracy",
                   "absolute_change", "percent_change"]
@@ -140,14 +139,15 @@ def cached_candidates(run: RunDir, key: str, examples: TextDataset, make_source:
     """Every example's substitutes, computed once per attack model and example set, reused by every target."""
     path = run.path("candidates", f"{key}.json")
     what = f"draw the attack model's substitutes for {len(examples)} texts"
-    if path.is_file():
-        reused("candidates", path, what)
-        return [Prepared.from_json(row) for row in read_json_file(path)["examples"]]
-    with computing("candidates", path, what):
+
+    def draw() -> list[Prepared]:
         prepared = prepare(examples.examples, make_source(), progress)
         atomic_write_json(path, {"meta": meta_block(key=key, examples=examples.source),
                                  "examples": [p.to_json() for p in prepared]})
-    return prepared
+        return prepared
+
+    return cached("candidates", path, what, draw,
+                  lambda: [Prepared.from_json(row) for row in read_json_file(path)["examples"]], marker=path)
 
 
 def read_jsonl_lines(path: Path) -> list[str]:
@@ -178,12 +178,11 @@ def cached_attack(run: RunDir, name: str, key: str, examples: Sequence[Prepared]
     """
     final = run.path("attacks", f"{name}-{key}")
     what = f"attack {name} on {len(examples)} texts"
-    if (final / DONE).is_file():
-        reused("attack", final, what)
-        return [AttackResult.from_json(json.loads(x)) for x in read_jsonl_lines(final / "results.jsonl")]
-    with computing("attack", final, what):
-        return _attack(run, name, key, final, examples, make_target, top_words, budget, max_unknown, progress,
-                       search_batch)
+    return cached("attack", final, what,
+                  lambda: _attack(run, name, key, final, examples, make_target, top_words, budget, max_unknown,
+                                  progress, search_batch),
+                  lambda: [AttackResult.from_json(json.loads(x)) for x in read_jsonl_lines(final / "results.jsonl")],
+                  marker=final / DONE)
 
 
 def _attack(run: RunDir, name: str, key: str, final: Path, examples: Sequence[Prepared], make_target: Any,

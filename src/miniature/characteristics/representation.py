@@ -23,7 +23,7 @@ from miniature.data.squad import QADataset
 from miniature.exceptions import DataError, MismatchError
 from miniature.files import check_npy
 from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
-from miniature.runs import RunDir, atomic_write_json, computing, content_key, meta_block, reused
+from miniature.runs import RunDir, atomic_write_json, cached, content_key, meta_block
 from miniature.tables import to_markdown, write_table
 from miniature.zoo import ModelSpec
 
@@ -59,10 +59,8 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
     path = run.path("embeddings", f"{spec.name}-{phase}-{key}.npy")
     done = path.with_suffix(".json")
     what = f"embed {len(data)} points of {Path(data.source).name} with {spec.name} ({phase} fine-tuning)"
-    if done.is_file() and path.is_file():
-        reused("embeddings", path, what)
-        return path
-    with computing("embeddings", path, what):
+
+    def embed_it() -> Path:
         tokenizer = load_tokenizer(spec, checkpoint)
         model = to_device(load_encoder(spec, checkpoint))
         encoded = encode_points(tokenizer, data.examples, rcfg.text, qa.max_seq_length, qa.max_query_length)
@@ -73,7 +71,10 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
                                            checkpoint=str(checkpoint or spec.source), data=data.source,
                                            data_fingerprint=data.fingerprint, text=rcfg.text,
                                            pooling=effective_pooling(rcfg.pooling, encoded), layer=rcfg.layer))
-    return path
+        return path
+
+    # the .npy is published before its record, so the record says both are whole
+    return cached("embeddings", path, what, embed_it, lambda: path, marker=done)
 
 
 def load_embeddings(path: str | Path, min_points: int = 2) -> np.ndarray:

@@ -11,7 +11,7 @@ from miniature.config import ClassificationConfig
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError
 from miniature.families import pad_token_id
-from miniature.runs import RunDir, computing, content_key, meta_block, reused
+from miniature.runs import RunDir, cached, content_key, meta_block
 from miniature.tasks.training import (
     CPU_MAX_TOKENS,
     DONE,
@@ -82,12 +82,10 @@ def finetune_classifier(spec: ModelSpec, train: TextDataset, cfg: Classification
     key = classifier_key(spec, train, cfg, n_labels)
     final = run.path("checkpoints", f"cls-{spec.name}-{key}")
     what = f"fine-tune {spec.name} for classification on {len(train)} texts"
-    if (final / DONE).is_file():
-        reused("classifier checkpoint", final, what)
-        return Checkpoint(final, key, trained=False)
-    from transformers import set_seed
 
-    with computing("classifier checkpoint", final, what):
+    def train_it() -> Checkpoint:
+        from transformers import set_seed
+
         set_seed(cfg.seed)  # before loading: the fresh head is initialised from the seed
         tokenizer = load_tokenizer(spec)
         model = load_classifier(spec, num_labels=n_labels)
@@ -97,7 +95,10 @@ def finetune_classifier(spec: ModelSpec, train: TextDataset, cfg: Classification
                           train_fingerprint=train.fingerprint, num_labels=n_labels,
                           hyperparameters=cfg.training_fields())
         train_and_save(model, tokenizer, rows, cfg, run.work("cls", key), final, done, progress, save_steps)
-    return Checkpoint(final, key, trained=True)
+        return Checkpoint(final, key, trained=True)
+
+    return cached("classifier checkpoint", final, what, train_it, lambda: Checkpoint(final, key, trained=False),
+                  marker=final / DONE)
 
 
 def predict_probs(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64,

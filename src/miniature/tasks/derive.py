@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from miniature.config import ModelEntry
-from miniature.runs import RunDir, computing, content_key, reused
+from miniature.runs import RunDir, cached, content_key
 from miniature.zoo import ModelSpec
 
-RECIPE = "miniature_compress.json"  # written into a derived model's folder (by compress.save_derived)
+
 def _recovering(entry: ModelEntry) -> bool:
     """Whether a recovery fine-tuning follows the entry's method (the preflight refuses steps on
     a method without one)."""
@@ -59,12 +59,10 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
     key = derive_key(task, entry, source_id, data_fingerprint)
     final = run.path("checkpoints", f"{task}-{spec.name}-{entry.method}-{key}")
     what = f"derive {entry.display} ({entry.method}) from {entry.from_} for {task}"
-    if (final / RECIPE).is_file():
-        reused("derived model", final, what)
-        return final, key
-    from miniature.zoo import load_tokenizer
 
-    with computing("derived model", final, what):
+    def derive_it() -> Path:
+        from miniature.zoo import load_tokenizer
+
         tokenizer = load_tokenizer(spec, source)
         model = load_source(task, spec, source)
         assert entry.method is not None  # a derived entry (config validation)
@@ -86,4 +84,8 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
                                              "source": str(source or spec.source), "key": key,
                                              "recovery_steps": entry.recovery_steps if training else 0})
         shutil.rmtree(work, ignore_errors=True)
-    return final, key
+        return final
+
+    from miniature.compress.store import RECIPE
+
+    return cached("derived model", final, what, derive_it, lambda: final, marker=final / RECIPE), key

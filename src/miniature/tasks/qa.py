@@ -14,10 +14,9 @@ from miniature.runs import (
     RunDir,
     atomic_dir,
     atomic_write_json,
-    computing,
+    cached,
     content_key,
     meta_block,
-    reused,
 )
 from miniature.tasks.qa_features import encode_eval, encode_train
 from miniature.tasks.qa_postprocess import postprocess
@@ -52,13 +51,10 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
     key = checkpoint_key(spec, train, cfg)
     final = run.path("checkpoints", f"qa-{spec.name}-{key}")
     what = f"fine-tune {spec.name} for QA on {len(train)} questions"
-    if (final / DONE).is_file():
-        reused("qa checkpoint", final, what)
-        return Checkpoint(final, key, trained=False)
 
-    from transformers import set_seed
+    def train_it() -> Checkpoint:
+        from transformers import set_seed
 
-    with computing("qa checkpoint", final, what):
         set_seed(cfg.seed)  # before loading: the fresh QA head is initialised from the seed
         tokenizer = load_tokenizer(spec)
         model = load_qa_model(spec)
@@ -67,7 +63,10 @@ def finetune_qa(spec: ModelSpec, train: QADataset, cfg: QAConfig, run: RunDir, p
         done = meta_block(key=key, model=spec.identity(), name=spec.name, train=train.source,
                           train_fingerprint=train.fingerprint, hyperparameters=cfg.training_fields())
         train_and_save(model, tokenizer, features, cfg, run.work("qa", key), final, done, progress, save_steps)
-    return Checkpoint(final, key, trained=True)
+        return Checkpoint(final, key, trained=True)
+
+    return cached("qa checkpoint", final, what, train_it, lambda: Checkpoint(final, key, trained=False),
+                  marker=final / DONE)
 
 
 def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]], batch_size: int,
@@ -136,15 +135,16 @@ def cached_predictions(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: 
     """
     folder = run.path("predictions", f"{spec.name}-{prediction_key(checkpoint_id, dev, cfg)}")
     what = f"predict {len(dev)} questions with {spec.name}"
-    if (folder / DONE).is_file():
-        reused("predictions", folder, what)
+
+    def predict_it() -> Path:
+        with atomic_dir(folder) as tmp:
+            tokenizer = load_tokenizer(spec, checkpoint)
+            model = to_device(load_qa_model(spec, checkpoint, require_head=True))
+            preds, na = predict_qa(model, tokenizer, dev, cfg, progress)
+            atomic_write_json(tmp / "predictions.json", preds)
+            atomic_write_json(tmp / "na_probs.json", na)
+            atomic_write_json(tmp / DONE, meta_block(model=spec.name, checkpoint=str(checkpoint or spec.source),
+                                                     dev=dev.source, dev_fingerprint=dev.fingerprint))
         return folder
-    with computing("predictions", folder, what), atomic_dir(folder) as tmp:
-        tokenizer = load_tokenizer(spec, checkpoint)
-        model = to_device(load_qa_model(spec, checkpoint, require_head=True))
-        preds, na = predict_qa(model, tokenizer, dev, cfg, progress)
-        atomic_write_json(tmp / "predictions.json", preds)
-        atomic_write_json(tmp / "na_probs.json", na)
-        atomic_write_json(tmp / DONE, meta_block(model=spec.name, checkpoint=str(checkpoint or spec.source),
-                                                 dev=dev.source, dev_fingerprint=dev.fingerprint))
-    return folder
+
+    return cached("predictions", folder, what, predict_it, lambda: folder, marker=folder / DONE)

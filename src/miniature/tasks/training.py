@@ -14,9 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from miniature.runs import atomic_dir, atomic_write_json
+from miniature.runs import DONE, atomic_dir, atomic_write_json
 
-DONE = "miniature.json"  # written last into a finished checkpoint folder
 CPU_MAX_TOKENS = 2048  # measured on 2 cores: batches past ~2k tokens run slower per token
 
 
