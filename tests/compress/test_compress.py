@@ -429,7 +429,7 @@ def test_training_batches_group_rows_of_similar_length():
     """Every row once per epoch, seeded, and far less padding than a plain shuffle's batches."""
     from itertools import islice
 
-    from miniature.compress.train import length_grouped_batches
+    from miniature.batching import length_grouped_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(20, 400, size=1003).tolist()  # 1003: a short last batch each epoch

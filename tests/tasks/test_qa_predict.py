@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from miniature.batching import length_batches
 from miniature.data import load_qa_dataset
 from miniature.tasks.qa import predict_logits
 from miniature.tasks.qa_features import encode_eval
-from miniature.tasks.training import length_batches, model_keys
+from miniature.tasks.training import model_keys
 from miniature.zoo import load_qa_model, load_tokenizer, resolve_model
 from tests.conftest import DEV, need_shared
 

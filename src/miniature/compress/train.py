@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from miniature.batching import attention_mask, length_grouped_batches, pad_rows
 from miniature.compress.arch import encoder_layers, prunable_linears
 from miniature.compress.base import is_quantized, number
 from miniature.exceptions import ConfigError, ModelError
@@ -36,29 +37,10 @@ def collate(rows: Sequence[dict[str, Any]], pad_id: int, keys: Sequence[str]) ->
         if key in LABELS:
             batch[key] = torch.tensor([r[key] for r in rows])
         elif key == "attention_mask" and "attention_mask" not in rows[0]:
-            batch[key] = torch.tensor([[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"]))
-                                       for r in rows])
+            batch[key] = torch.from_numpy(attention_mask([len(r["input_ids"]) for r in rows], width))
         else:
-            fill = pad_id if key == "input_ids" else 0
-            batch[key] = torch.tensor([list(r[key]) + [fill] * (width - len(r[key])) for r in rows])
+            batch[key] = torch.from_numpy(pad_rows([r[key] for r in rows], pad_id if key == "input_ids" else 0, width))
     return batch
-
-
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, group: int = 50) -> Iterator[list[int]]:
-    """Endless batches of row indices with little padding, as the Trainer's `group_by_length`: each
-    epoch, a seeded shuffle is cut into groups of `group` batches, each group sorted by length and
-    cut into batches, and the epoch's batches are then visited in a seeded random order. Every row
-    comes once per epoch, as with a plain shuffle; only which rows share a batch changes."""
-    gen = torch.Generator().manual_seed(seed)
-    n, size = len(lengths), group * batch_size
-    while True:
-        order = torch.randperm(n, generator=gen).tolist()
-        batches: list[list[int]] = []
-        for s in range(0, n, size):
-            chunk = sorted(order[s : s + size], key=lambda i: -lengths[i])
-            batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
-        for b in torch.randperm(len(batches), generator=gen).tolist():
-            yield batches[b]
 
 
 def kd_loss(student_logits: Sequence[torch.Tensor], teacher_logits: Sequence[torch.Tensor],

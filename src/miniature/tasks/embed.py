@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from miniature.batching import attention_mask, length_batches, pad_rows
 from miniature.data.squad import QAExample
 from miniature.exceptions import ConfigError, ModelError
 from miniature.families import pad_token_id
 from miniature.tasks.qa_features import truncate_questions
-from miniature.tasks.training import CPU_MAX_TOKENS, autocast_dtype, length_batches, model_keys
+from miniature.tasks.training import CPU_MAX_TOKENS, autocast_dtype, model_keys
 
 Text = Literal["pair", "question", "context"]
 Pooling = Literal["cls", "mean"]
@@ -105,20 +106,11 @@ def check_layer(layer: int, n_layers: int) -> int:
 def _batch(encoded: Encoded, idx: np.ndarray, keys: set[str], pad: int, device: Any) -> dict[str, Any]:
     import torch
 
-    lengths = encoded.lengths[idx]
-    width = int(lengths.max())
-    ids = np.full((len(idx), width), pad, dtype=np.int64)
-    mask = np.zeros((len(idx), width), dtype=np.int64)
-    types = np.zeros((len(idx), width), dtype=np.int64)
-    for r, i in enumerate(idx):
-        a, b = encoded.offsets[i], encoded.offsets[i + 1]
-        ids[r, : b - a] = encoded.input_ids[a:b]
-        mask[r, : b - a] = 1
-        if encoded.token_type_ids is not None:
-            types[r, : b - a] = encoded.token_type_ids[a:b]
-    batch = {"input_ids": ids, "attention_mask": mask}
+    spans = [(encoded.offsets[i], encoded.offsets[i + 1]) for i in idx]
+    ids = pad_rows([encoded.input_ids[a:b] for a, b in spans], pad)
+    batch = {"input_ids": ids, "attention_mask": attention_mask(encoded.lengths[idx], ids.shape[1])}
     if encoded.token_type_ids is not None and "token_type_ids" in keys:
-        batch["token_type_ids"] = types
+        batch["token_type_ids"] = pad_rows([encoded.token_type_ids[a:b] for a, b in spans], 0, ids.shape[1])
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from miniature.batching import length_batches, pad_rows
 from miniature.config import QAConfig
 from miniature.data.squad import QADataset
 from miniature.families import pad_token_id
@@ -25,7 +26,6 @@ from miniature.tasks.training import (
     DONE,
     Checkpoint,
     autocast_dtype,
-    length_batches,
     model_keys,
     to_device,
     tqdm_wrap,
@@ -93,14 +93,8 @@ def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]
     model.eval()
     with torch.inference_mode():
         for idx in batches:
-            width = int(lengths[idx].max())
-            batch = {}
-            for k in inputs[idx[0]]:
-                fill = pad if k == "input_ids" else 0
-                arr = np.full((len(idx), width), fill, dtype=np.int64)
-                for r, i in enumerate(idx):
-                    arr[r, : lengths[i]] = inputs[i][k]
-                batch[k] = torch.from_numpy(arr).to(device)
+            batch = {k: torch.from_numpy(pad_rows([inputs[i][k] for i in idx], pad if k == "input_ids" else 0))
+                     .to(device) for k in inputs[idx[0]]}
             with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 out = model(**batch)
             s = out.start_logits.float().cpu().numpy()

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from miniature.batching import attention_mask, length_batches, pad_rows
 from miniature.runs import DONE, atomic_dir, atomic_write_json
 
 CPU_MAX_TOKENS = 2048  # measured on 2 cores: batches past ~2k tokens run slower per token
@@ -92,19 +93,6 @@ def autocast_dtype(precision: str, device_type: str) -> Any:
     return None
 
 
-def length_batches(lengths: np.ndarray, max_windows: int, max_tokens: int | None) -> list[np.ndarray]:
-    """Sequences sorted longest first, cut into batches of at most `max_windows` sequences and at
-    most `max_tokens` tokens once padded to the batch's longest sequence."""
-    order = np.argsort(-lengths, kind="stable")  # longest first: memory trouble shows at once
-    batches, start = [], 0
-    while start < len(order):
-        width = max(1, int(lengths[order[start]]))  # the longest of the batch comes first
-        size = max_windows if max_tokens is None else max(1, min(max_windows, max_tokens // width))
-        batches.append(order[start : start + size])
-        start += size
-    return batches
-
-
 def padded_batches(seqs: Sequence[Sequence[int]], pad_id: int, batch_size: int, max_tokens: int | None,
                    device: Any) -> Iterator[tuple[np.ndarray, Any, Any]]:
     """Token-id sequences in length-sorted batches under a token budget, each padded to its
@@ -113,12 +101,8 @@ def padded_batches(seqs: Sequence[Sequence[int]], pad_id: int, batch_size: int, 
 
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     for idx in length_batches(lengths, batch_size, max_tokens):
-        width = int(lengths[idx].max())
-        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-        mask = np.zeros((len(idx), width), dtype=np.int64)
-        for r, i in enumerate(idx):
-            ids[r, : lengths[i]] = seqs[i]
-            mask[r, : lengths[i]] = 1
+        ids = pad_rows([seqs[i] for i in idx], pad_id)
+        mask = attention_mask(lengths[idx], ids.shape[1])
         yield idx, torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
 
 
