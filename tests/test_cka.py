@@ -1,0 +1,83 @@
+"""CKA and mutual k-NN against direct numpy implementations of the formulas, and by invariances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from miniature.cka import hsic_unbiased, linear_cka, mutual_knn, unbiased_cka
+from miniature.exceptions import DataError
+from miniature.knn import knn
+
+
+def _direct_linear_cka(x, y):
+    """Kornblith et al.'s definition with n x n Gram matrices: HSIC_0 = tr(K H L H) / (n-1)^2."""
+    n = len(x)
+    h = np.eye(n) - np.ones((n, n)) / n
+    k, l = x @ x.T, y @ y.T
+    hsic = lambda a, b: np.trace(a @ h @ b @ h) / (n - 1) ** 2  # noqa: E731
+    return hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l))
+
+
+def _direct_hsic_unbiased(x, y):
+    """Song et al. (2012), eq. 5, with the n x n kernels written out."""
+    n = len(x)
+    k, l = x @ x.T, y @ y.T
+    np.fill_diagonal(k, 0.0)
+    np.fill_diagonal(l, 0.0)
+    one = np.ones(n)
+    return (np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
+            - 2.0 / (n - 2) * (one @ k @ l @ one)) / (n * (n - 3))
+
+
+@pytest.fixture
+def xy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 12))
+    y = x @ rng.normal(size=(12, 7)) + 0.5 * rng.normal(size=(60, 7))  # related, not equal
+    return x, y
+
+
+def test_against_the_formulas_written_out(xy):
+    x, y = xy
+    assert linear_cka(x, y) == pytest.approx(_direct_linear_cka(x, y), rel=1e-10)
+    assert hsic_unbiased(x, y) == pytest.approx(_direct_hsic_unbiased(x, y), rel=1e-10)
+    direct = _direct_hsic_unbiased(x, y) / np.sqrt(_direct_hsic_unbiased(x, x) * _direct_hsic_unbiased(y, y))
+    assert unbiased_cka(x, y) == pytest.approx(direct, rel=1e-10)
+    assert 0 < unbiased_cka(x, y) < linear_cka(x, y) < 1  # the bias lifts the plain estimate
+
+
+def test_invariances(xy):
+    x, y = xy
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(12, 12)))  # an orthogonal rotation
+    for measure in (linear_cka, unbiased_cka):
+        assert measure(x, x) == pytest.approx(1.0)
+        assert measure(x, x @ q) == pytest.approx(1.0)
+        assert measure(x, 3.7 * x) == pytest.approx(1.0)
+        assert measure(x, y) == pytest.approx(measure(y, x))  # symmetric
+        assert measure(x, y + 5.0) == pytest.approx(measure(x, y))  # a shift is centred away
+
+
+def test_independent_representations_score_near_zero_unbiased():
+    rng = np.random.default_rng(2)
+    values = [unbiased_cka(rng.normal(size=(400, 32)), rng.normal(size=(400, 32))) for _ in range(20)]
+    assert abs(np.mean(values)) < 0.01 and max(map(abs, values)) < 0.03
+    plain = [linear_cka(rng.normal(size=(400, 32)), rng.normal(size=(400, 32))) for _ in range(5)]
+    assert min(plain) > 0.05  # the biased estimate is well above 0 for the same sizes
+
+
+def test_mutual_knn_counts_shared_neighbours_by_brute_force(xy):
+    x, y = xy
+    k = 5
+    nx, ny = knn(x, k, backend="numpy"), knn(y, k, backend="numpy")
+    brute = np.mean([len(set(nx[i, :k]) & set(ny[i, :k])) / k for i in range(len(x))])
+    assert mutual_knn(nx, ny, k) == pytest.approx(brute)
+    assert mutual_knn(nx, nx, k) == 1.0
+    assert 0.0 <= mutual_knn(nx, ny, k) <= 1.0
+
+
+def test_bad_shapes_are_one_line_errors():
+    with pytest.raises(DataError, match="the same points: 5 rows against 6"):
+        linear_cka(np.ones((5, 2)), np.ones((6, 2)))
+    with pytest.raises(DataError, match="at least 4 points"):
+        unbiased_cka(np.eye(3), np.eye(3))
