@@ -14,20 +14,20 @@ def _direct_linear_cka(x, y):
     """Kornblith et al.'s definition with n x n Gram matrices: HSIC_0 = tr(K H L H) / (n-1)^2."""
     n = len(x)
     h = np.eye(n) - np.ones((n, n)) / n
-    k, l = x @ x.T, y @ y.T
+    gx, gy = x @ x.T, y @ y.T
     hsic = lambda a, b: np.trace(a @ h @ b @ h) / (n - 1) ** 2  # noqa: E731
-    return hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l))
+    return hsic(gx, gy) / np.sqrt(hsic(gx, gx) * hsic(gy, gy))
 
 
 def _direct_hsic_unbiased(x, y):
     """Song et al. (2012), eq. 5, with the n x n kernels written out."""
     n = len(x)
-    k, l = x @ x.T, y @ y.T
-    np.fill_diagonal(k, 0.0)
-    np.fill_diagonal(l, 0.0)
+    gx, gy = x @ x.T, y @ y.T
+    np.fill_diagonal(gx, 0.0)
+    np.fill_diagonal(gy, 0.0)
     one = np.ones(n)
-    return (np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
-            - 2.0 / (n - 2) * (one @ k @ l @ one)) / (n * (n - 3))
+    return (np.trace(gx @ gy) + (one @ gx @ one) * (one @ gy @ one) / ((n - 1) * (n - 2))
+            - 2.0 / (n - 2) * (one @ gx @ gy @ one)) / (n * (n - 3))
 
 
 @pytest.fixture
