@@ -152,7 +152,7 @@ class RepresentationConfig(_Strict):
     """Data representation: kNN agreement of every model's embeddings of the dev points."""
 
     text: Literal["pair", "question", "context"] = "pair"  # pair: the QA model's first window
-    pooling: Literal["cls", "mean"] = "cls"  # the paper's CLS; models without one (T5) use mean
+    pooling: Literal["cls", "mean", "last"] = "cls"  # the paper's CLS; models without one (T5) use mean; last: decoders
     layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output
     phases: list[Literal["before", "after"]] = Field(["before", "after"], min_length=1)  # fine-tuning
     ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)

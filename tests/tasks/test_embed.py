@@ -52,6 +52,8 @@ def test_cls_and_mean_equal_unbatched_forwards(family, tiny_model, dev40):
     assert cls.dtype == np.float32 and cls.shape == (40, model.config.hidden_size if family != "distilbert" else 32)
     np.testing.assert_allclose(cls, np.stack([r[0] for r in ref]), atol=1e-5)
     np.testing.assert_allclose(mean, np.stack([r.mean(0) for r in ref]), atol=1e-5)
+    last = embed(model, tok, enc, "last", batch_size=5)  # padded batches: the last *real* token
+    np.testing.assert_allclose(last, np.stack([r[-1] for r in ref]), atol=1e-5)
 
 
 def test_layer_option_and_its_bounds(tiny_model, dev40):

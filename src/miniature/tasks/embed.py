@@ -12,12 +12,11 @@ import numpy as np
 from miniature.batching import attention_mask, length_batches, pad_rows
 from miniature.data.squad import QAExample
 from miniature.exceptions import ConfigError, ModelError
-from miniature.families import pad_token_id
+from miniature.families import Pooling, pad_token_id
 from miniature.tasks.qa_features import truncate_questions
 from miniature.tasks.training import CPU_MAX_TOKENS, autocast_dtype, model_keys
 
 Text = Literal["pair", "question", "context"]
-Pooling = Literal["cls", "mean"]
 CHUNK = 2000  # examples tokenised per batched call
 
 
@@ -115,12 +114,16 @@ def _batch(encoded: Encoded, idx: np.ndarray, keys: set[str], pad: int, device: 
 
 
 def pool(hidden: Any, mask: Any, cls_position: Any, pooling: Pooling) -> Any:
-    """(batch, dims) float32: the CLS token's vector, or the mean over non-padding tokens."""
+    """(batch, dims) float32: the CLS token's vector, the mean over non-padding tokens, or the last
+    non-padding token's vector (what a decoder has read the whole text at; rows padded right)."""
     import torch
 
     hidden = hidden.float()
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
     if pooling == "cls":
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), cls_position]
+        return hidden[rows, cls_position]
+    if pooling == "last":
+        return hidden[rows, mask.sum(1).clamp(min=1) - 1]
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
