@@ -77,7 +77,7 @@ def test_adding_a_family_is_one_entry_and_conv1d_counts_as_linear():
     from transformers import GPT2Config, GPT2Model
 
     torch.manual_seed(0)
-    model = GPT2Model(GPT2Config(vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=2))
+    model = GPT2Model(GPT2Config(vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=2)).eval()
     FAMILIES.add("gpt2-test", Family(model_types=("gpt2",), layers=("h",), linear_types=("Conv1D",),
                                      pooling="last", padding_side="left"))
     try:
@@ -86,6 +86,26 @@ def test_adding_a_family_is_one_entry_and_conv1d_counts_as_linear():
         pruned = derive(model, "prune", {"sparsity": 0.5, "scope": "layer"})
         for m in [m for _, m in prunable_linears(pruned)]:
             assert int((m.weight == 0).sum()) == m.weight.numel() // 2
+        # int8 reaches them too: each Conv1D rewritten as the nn.Linear that computes the same, then quantized
+        import copy
+
+        from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+        from miniature.compress.arch import linear_maps_as_linear
+
+        ids = torch.randint(0, 50, (2, 10))
+        rewritten = copy.deepcopy(model)
+        assert linear_maps_as_linear(rewritten) == 8 and not any(type(m).__name__ == "Conv1D"
+                                                                 for m in rewritten.modules())
+        with torch.no_grad():  # the rewrite computes exactly what Conv1D did
+            ref = model(ids).last_hidden_state
+            torch.testing.assert_close(rewritten(ids).last_hidden_state, ref, atol=1e-5, rtol=1e-5)
+        quantized = derive(model, "int8", {})
+        assert sum(isinstance(m, QLinear) for m in quantized.h.modules()) == 8
+        with torch.no_grad():
+            out = quantized(ids).last_hidden_state
+        cosine = torch.nn.functional.cosine_similarity(ref.flatten(0, 1), out.flatten(0, 1), dim=-1)
+        assert cosine.mean() > 0.9  # int8 of a tiny random model: close, not equal
     finally:
         FAMILIES.remove("gpt2-test")
     with pytest.raises(ModelError):

@@ -118,6 +118,49 @@ def prunable_linears(model: Any) -> list[tuple[str, nn.Module]]:
     return out
 
 
+def conv1d_as_linear(module: nn.Module) -> nn.Linear:
+    """GPT-2's Conv1D (y = x W + b, W of shape in x out) as the nn.Linear that computes the same."""
+    weight: Any = module.weight
+    bias: Any = module.bias
+    linear = nn.Linear(weight.shape[0], weight.shape[1], bias=bias is not None, device=weight.device,
+                       dtype=weight.dtype)
+    with torch.no_grad():
+        linear.weight.copy_(weight.T)
+        if bias is not None:
+            linear.bias.copy_(bias)
+    linear.train(module.training)
+    return linear
+
+
+AS_LINEAR = {"Conv1D": conv1d_as_linear}  # a family's other linear maps, rewritten as nn.Linear
+
+
+def linear_types(model: Any) -> tuple[str, ...]:
+    """The class names of the model family's linear maps besides nn.Linear (none for a family
+    miniature does not know)."""
+    try:
+        return family_of(model).linear_types
+    except ModelError:
+        return ()
+
+
+def linear_maps_as_linear(model: nn.Module) -> int:
+    """Rewrite, in place, every module of the classes the model's family names as linear maps
+    (`Family.linear_types`) as the equivalent nn.Linear, so that tools that know only nn.Linear
+    (dynamic int8 quantization) reach them; returns how many. A family miniature does not know
+    has none to rewrite."""
+    extra = linear_types(model)
+    targets = [(name, m) for name, m in model.named_modules() if type(m).__name__ in extra]
+    for name, module in targets:
+        convert = AS_LINEAR.get(type(module).__name__)
+        if convert is None:
+            raise ModelError(f"{type(module).__name__}: miniature cannot rewrite it as nn.Linear; add a converter "
+                             "to compress.arch.AS_LINEAR")
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, convert(module))
+    return len(targets)
+
+
 def is_linear(module: nn.Module, extra: Sequence[str] = ()) -> bool:
     """An nn.Linear, its dynamically quantized int8 form, or a module of a class named in `extra`
     (a family's other linear maps, as GPT-2's Conv1D)."""

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from miniature.compress.arch import is_linear, linear_maps_as_linear, linear_types
 from miniature.compress.base import METHODS, Method, Params
 from miniature.exceptions import ConfigError, ModelError
 
@@ -18,6 +19,7 @@ def quantize_int8(model: Any, per_channel: bool = False) -> Any:
     per_channel: one weight scale per output row instead of one per matrix. On real MiniLM it lifts
     the CLS-embedding cosine to the fp32 model from about 0.97 to 0.98 (min 0.96 -> 0.98).
     """
+    linear_maps_as_linear(model)  # a family's other linear maps (GPT-2's Conv1D) become nn.Linear first
     spec: Any = {nn.Linear}
     if per_channel:
         spec = {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
@@ -30,7 +32,7 @@ def quantize_int8(model: Any, per_channel: bool = False) -> Any:
 def check(params: Params, model: Any) -> Params:
     if not isinstance(params["per_channel"], bool):
         raise ConfigError(f"int8.per_channel must be true or false, got {params['per_channel']!r}")
-    if model is not None and not any(isinstance(m, nn.Linear) for m in model.modules()):
+    if model is not None and not any(is_linear(m, linear_types(model)) for m in model.modules()):
         raise ModelError(f"int8: {type(model).__name__} has no nn.Linear modules to quantize; "
                          "quantize a transformer model")
     return params
