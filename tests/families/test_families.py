@@ -105,7 +105,7 @@ def test_adding_a_family_is_one_entry_and_conv1d_counts_as_linear():
         with torch.no_grad():
             out = quantized(ids).last_hidden_state
         cosine = torch.nn.functional.cosine_similarity(ref.flatten(0, 1), out.flatten(0, 1), dim=-1)
-        assert cosine.mean() > 0.9  # int8 of a tiny random model: close, not equal
+        assert cosine.min() > 0.999  # int8: close to the fp32 model (0.99996 on average here), not equal
     finally:
         FAMILIES.remove("gpt2-test")
     with pytest.raises(ModelError):
