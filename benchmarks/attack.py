@@ -143,8 +143,8 @@ def main() -> int:
         return 0
     import torch
 
-    from miniature.api import CPU_SEARCH_BATCH
     from miniature.candidates import EmbeddingSource, prepare
+    from miniature.characteristics.adversarial import CPU_SEARCH_BATCH
     from miniature.config import ClassificationConfig
     from miniature.data.text import load_text_dataset
     from miniature.runs import RunDir

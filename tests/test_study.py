@@ -396,3 +396,18 @@ def test_outputs_a_command_no_longer_writes_are_removed_and_nothing_else(tmp_pat
     write_outputs(out, lambda d: {"t": atomic_write_text(d / "errors.md", "z")}, "errors")
     visible = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if not p.name.startswith("."))
     assert visible == ["errors.md", "notes.txt", "representation.md"]
+
+
+@pytest.mark.slow
+def test_the_report_describes_each_characteristic_from_the_study_record(finished):
+    """The report reads no plug-in: each characteristic's description comes from study.json, where
+    the run wrote what the registry says."""
+    from miniature.characteristics import CHARACTERISTICS
+
+    _, result = finished
+    record = json.loads((result.run_dir / "study.json").read_text())
+    assert record["descriptions"] == {n: CHARACTERISTICS.get(n).description for n in record["characteristics"]}
+    report = (result.run_dir / "report.md").read_text()
+    for name in record["characteristics"]:
+        text = CHARACTERISTICS.get(name).description
+        assert text[:1].upper() + text[1:] + "." in report

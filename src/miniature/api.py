@@ -12,40 +12,33 @@ from pydantic import ValidationError
 
 from miniature.characteristics.adversarial import (
     AdversarialResult,
-    cached_attack,
-    cached_candidates,
-    candidates_key,
-    compare_attacks,
+    finish_adversarial,
+    model_attacks,
 )
 from miniature.characteristics.distribution import (
     DistributionResult,
     Features,
+    _compare_features,
     check_features,
-    compare_distributions,
+    finish_distribution,
+    model_features,
     subsample,
 )
 from miniature.characteristics.errors import (
-    ErrorSet,
     ErrorsResult,
     compare_errors,
+    finish_errors,
     from_predictions,
+    model_error_sets,
     read_error_set,
     read_predictions,
 )
 from miniature.characteristics.representation import (
     RepresentationResult,
-    cached_embeddings,
     compare_representations,
+    finish_representation,
     load_embeddings,
-)
-from miniature.checkpoints import (
-    attack_examples,
-    classifier_weights,
-    is_given,
-    pretrained_weights,
-    qa_train_data,
-    qa_weights,
-    study_models,
+    model_embeddings,
 )
 from miniature.config import (
     DistributionConfig,
@@ -54,31 +47,21 @@ from miniature.config import (
     StudyConfig,
     load_config,
 )
-from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
-from miniature.data.text import TextDataset
+from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import is_local_source
-from miniature.ood import IndexSpec
 from miniature.runs import (
-    RunDir,
     atomic_write_json,
     check_writable_dir,
-    content_key,
     file_stamp,
     meta_block,
-    read_json_file,
     sha256_file,
     write_outputs,
 )
 from miniature.scoring import squad_v2_scores
-from miniature.tables import write_table
-from miniature.tasks.qa import cached_predictions, predict_qa
-from miniature.tasks.training import cuda_available, to_device
-from miniature.zoo import ModelSpec, hf_quiet, load_qa_model, load_tokenizer, resolve_model
-
-SCORE_COLUMNS = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"]
-CPU_SEARCH_BATCH = 16  # substitutes a forward pass on CPU (see AdversarialConfig.search_batch)
-
+from miniature.tasks.qa import predict_qa
+from miniature.tasks.training import to_device
+from miniature.zoo import hf_quiet, load_qa_model, load_tokenizer, resolve_model
 
 NAMES_WITH_CONFIG = ("--names labels --predictions or --error-sets files; a config's models are named by their "
                      "`label` (--set models.0.label=NAME)")
@@ -170,27 +153,6 @@ def predict(model: str, data: str | Path, out: str | Path, split: str | None = N
     return out
 
 
-def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], QADataset, list[dict]]:
-    """Fine-tune (cached), predict (cached) and score every model of the config.
-
-    Every name and data file is checked before any training starts.
-    """
-    specs, labels = study_models(cfg)
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
-    train = qa_train_data(cfg)
-    run = RunDir(cfg.run_dir)
-    hf_quiet(progress)
-    sets, scores = [], []
-    for i, (spec, label) in enumerate(zip(specs, labels)):
-        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
-        folder = cached_predictions(spec, ckpt_path, ckpt_id, dev, cfg.qa, run, progress)
-        preds = read_json_file(folder / "predictions.json")
-        na = read_json_file(folder / "na_probs.json")
-        sets.append(from_predictions(label, dev, preds, str(folder / "predictions.json")))
-        scores.append({"model": label, **squad_v2_scores(dev, preds, na), "predictions": str(folder)})
-    return sets, dev, scores
-
-
 def errors(config: str | Path | StudyConfig | None = None, *, predictions: Sequence[str | Path] = (),
            gold: str | Path | None = None, error_sets: Sequence[str | Path] = (),
            names: Sequence[str] = (), n_questions: int | None = None, out: str | Path | None = None,
@@ -235,47 +197,6 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
     if out is not None:
         write_outputs(out, lambda d: result.write(d, meta), "errors")
     return result
-
-
-def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], QADataset, list[dict]],
-                  out: str | Path | None = None, progress: bool = False) -> ErrorsResult:
-    """Compare the error sets `model_error_sets` gathered; write them and the models' scores into `out`."""
-    sets, dev, scores = gathered
-    result = compare_errors(sets, dev)
-    if out is not None:
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
-                          dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: {**result.write(d, meta),
-                                      **write_table(d, "scores", scores, meta, SCORE_COLUMNS, digits=2)},
-                      "errors")
-    return result
-
-
-def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, dict[str, np.ndarray]], QADataset]:
-    """Every model's embeddings of the dev points, before and/or after QA fine-tuning (all cached).
-
-    Returns phase -> model label -> memory-mapped (n, d) float32 array, and the points' dataset.
-    """
-    specs, labels = study_models(cfg)
-    rcfg = cfg.representation
-    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, "finetuned")]
-    if "before" in rcfg.phases and pre:
-        raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
-                          "'before' embeddings; set representation.phases to [after]")
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit)
-    train = qa_train_data(cfg) if "after" in rcfg.phases else None
-    run = RunDir(cfg.run_dir)
-    hf_quiet(progress)
-    phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
-    for i, (spec, label) in enumerate(zip(specs, labels)):
-        for phase in rcfg.phases:
-            if phase == "after":
-                ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
-            else:
-                ckpt_path, ckpt_id = pretrained_weights(cfg, i, specs, run, progress)
-            path = cached_embeddings(spec, ckpt_path, ckpt_id, phase, dev, rcfg, cfg.qa, run, progress)
-            phases[phase][label] = load_embeddings(path)
-    return phases, dev
 
 
 def representation(config: str | Path | StudyConfig | None = None, *, embeddings: Sequence[str | Path] = (),
@@ -336,61 +257,6 @@ def _section(section, knobs: dict):
         raise ConfigError(f"{key} {err['input']!r}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
-def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, np.ndarray]], QADataset],
-                          out: str | Path | None = None, progress: bool = False) -> RepresentationResult:
-    """Compare the embeddings `model_embeddings` gathered; write the tables and figure into `out`."""
-    phases, dev = gathered
-    rcfg = cfg.representation
-    result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
-    if out is not None:
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
-                          dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
-                          max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: result.write(d, meta), "representation")
-    return result
-
-
-def bank_dataset(cfg: StudyConfig) -> QADataset:
-    """The in-distribution bank's points: the training data (bank_limit), a random share alpha of it."""
-    dcfg = cfg.distribution
-    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, dcfg.bank_limit or cfg.data.train_limit)
-    if dcfg.alpha == 1:
-        return train
-    keep = subsample(len(train), dcfg.alpha, dcfg.seed)
-    return make_dataset([train.examples[i] for i in keep], f"{train.source}[alpha={dcfg.alpha},seed={dcfg.seed}]")
-
-
-def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, Features], QADataset]:
-    """Every fine-tuned model's features of the bank (train), validation (dev) and test points.
-
-    All are the representation section's embeddings after fine-tuning, cached in the run folder
-    under the same keys, so the dev features are the representation characteristic's "after"
-    embeddings, never computed twice. Returns model label -> Features, and the test dataset.
-    """
-    specs, labels = study_models(cfg)
-    dcfg, rcfg = cfg.distribution, cfg.representation
-    if dcfg.test is None:
-        raise ConfigError("distribution.test is not set: give the OOD test set as a SQuAD-format .json/.jsonl "
-                          "or hub id (the paper: NewsQA), e.g. --set distribution.test=PATH")
-    test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or rcfg.limit or cfg.data.dev_limit)
-    bank = bank_dataset(cfg)
-    train = qa_train_data(cfg)
-    run = RunDir(cfg.run_dir)
-    hf_quiet(progress)
-    out = {}
-    for i, (spec, label) in enumerate(zip(specs, labels)):
-        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
-        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg.qa, run,
-                                                    progress)) for ds in (bank, dev, test)]
-        out[label] = Features(*arrays)
-    return out, test
-
-
-def _index_spec(dcfg: DistributionConfig) -> IndexSpec:
-    return IndexSpec(dcfg.index, dcfg.nlist, dcfg.nprobe, dcfg.hnsw_m, dcfg.ef_search)
-
-
 def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequence[str | Path] = (),
                  val: Sequence[str | Path] = (), test: Sequence[str | Path] = (), names: Sequence[str] = (),
                  k: int | None = None, ks: Sequence[int] | None = None, tpr: float | None = None,
@@ -440,27 +306,6 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
     return result
 
 
-def _compare_features(features: dict[str, Features], dcfg: DistributionConfig, test_ids: Sequence[str] | None,
-                      progress: bool) -> DistributionResult:
-    return compare_distributions(features, dcfg.ks, dcfg.k, dcfg.tpr, dcfg.backend, _index_spec(dcfg), test_ids,
-                                 dcfg.recall_sample, dcfg.seed, progress)
-
-
-def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], QADataset],
-                        out: str | Path | None = None, progress: bool = False) -> DistributionResult:
-    """Detect and compare with the features `model_features` gathered; write tables, figure and OOD sets."""
-    features, test_ds = gathered
-    dcfg = cfg.distribution
-    result = _compare_features(features, dcfg, test_ds.ids, progress)
-    if out is not None:
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train,
-                          dev=cfg.data.dev, test=test_ds.source, test_fingerprint=test_ds.fingerprint,
-                          distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
-                          run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: result.write(d, meta), "distribution")
-    return result
-
-
 def _strip_bank(stem: str) -> str:
     """A model's label from its bank file: bert-base_bank.npy -> bert-base."""
     for suffix in ("_bank", "-bank", ".bank"):
@@ -472,61 +317,6 @@ def _strip_bank(stem: str) -> str:
 def load_embeddings_any(path: str | Path) -> np.ndarray:
     """A feature file (.npy), memory-mapped; one point is enough (a bank may hold a single point)."""
     return load_embeddings(path, min_points=1)
-
-
-def _source_factory(spec: ModelSpec, acfg, progress: bool):
-    """A callable loading the attack model and its candidate source (only when candidates are not cached)."""
-
-    def make():
-        from miniature.candidates import EmbeddingSource, MLMSource
-        from miniature.zoo import load_encoder, load_masked_lm
-
-        tok = load_tokenizer(spec)
-        if acfg.candidates == "mlm":
-            return MLMSource(to_device(load_masked_lm(spec)), tok, acfg.k, acfg.max_length)
-        return EmbeddingSource(load_encoder(spec), tok, acfg.k, acfg.max_length)
-
-    return make
-
-
-def _target_factory(spec: ModelSpec, path: Path | None, label: str, cfg: StudyConfig, test: TextDataset):
-    def make():
-        from miniature.tasks.classification import Classifier, check_labels
-        from miniature.zoo import load_classifier
-
-        ccfg = cfg.classification
-        model = load_classifier(spec, path, require_head=True)
-        check_labels(test, int(model.config.num_labels), label)
-        return Classifier(model, load_tokenizer(spec, path), ccfg.max_length, ccfg.eval_batch_size,
-                          ccfg.eval_max_tokens, ccfg.precision, label)
-
-    return make
-
-
-def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextDataset, str]:
-    """Fine-tune every model as a classifier (cached), draw the attack model's substitutes once
-    (cached), and attack every model on the same texts (cached, resumable).
-
-    Returns target label -> its results, the attacked texts and the attack model's name.
-    """
-    specs, labels = study_models(cfg)
-    acfg = cfg.adversarial
-    attack = resolve_model(acfg.attack_model)
-    train, test = attack_examples(cfg, any(not is_given(cfg, i, "classifier") or m.derived
-                                           for i, m in enumerate(cfg.models)))
-    run = RunDir(cfg.run_dir)
-    hf_quiet(progress)
-    ckey = candidates_key(attack.identity(), acfg.candidates, acfg.k, acfg.max_length, test)
-    search_batch = acfg.search_batch or (None if cuda_available() else CPU_SEARCH_BATCH)
-    prepared = cached_candidates(run, ckey, test, _source_factory(attack, acfg, progress), progress)
-    results = {}
-    for i, (spec, label) in enumerate(zip(specs, labels)):
-        path, ident = classifier_weights(cfg, i, specs, train, run, progress)
-        key = content_key({"target": ident, "candidates": ckey, "top_words": acfg.top_words, "budget": acfg.budget,
-                           "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
-        results[label] = cached_attack(run, label, key, prepared, _target_factory(spec, path, label, cfg, test),
-                                       acfg.top_words, acfg.budget, acfg.max_unknown, progress, search_batch)
-    return results, test, attack.name
 
 
 def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = None, overrides: Sequence[str] = (),
@@ -542,19 +332,6 @@ def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = No
     cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
     generate_data(cfg)
     return finish_adversarial(cfg, model_attacks(cfg, progress), out)
-
-
-def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str], out: str | Path | None = None,
-                       progress: bool = False) -> AdversarialResult:
-    """Table 3 and attack agreement from the results `model_attacks` gathered; written into `out`."""
-    results, test, attack_name = gathered
-    result = compare_attacks(results, attack_name)
-    if out is not None:
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], examples=test.source,
-                          examples_fingerprint=test.fingerprint, adversarial=cfg.adversarial.model_dump(),
-                          classification=cfg.classification.model_dump(), run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: result.write(d, meta), "adversarial")
-    return result
 
 
 __all__ = ["adversarial", "distribution", "errors", "model_attacks", "model_embeddings", "model_error_sets",

@@ -80,8 +80,8 @@ def _cmd_list(args: argparse.Namespace) -> None:
             print(f"{name:12s} {tds.hub_id:22s} {tds.description}")
         print("(or any SQuAD-format .json/.jsonl QA file, .jsonl/.csv file with text and label, or hub id owner/name)")
     else:
-        for name, desc in CHARACTERISTICS.items():
-            print(f"{name:12s} {desc}")
+        for name, characteristic in CHARACTERISTICS.items():
+            print(f"{name:12s} {characteristic.description}")
 
 
 def _cmd_score(args: argparse.Namespace) -> None:

@@ -87,6 +87,7 @@ def card_rows(rows: Sequence[dict]) -> list[dict]:
 def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     """Table 1 of a study: every model as the characteristics used it (its QA checkpoint where the
     study has a QA characteristic, else its classifier), timed on the first 16 dev points (or texts)."""
+    from miniature.characteristics import CHARACTERISTICS
     from miniature.checkpoints import (
         attack_examples,
         classifier_weights,
@@ -104,7 +105,7 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
 
     specs, labels = study_models(cfg)
     run = RunDir(cfg.run_dir)
-    qa = bool(set(cfg.characteristics) & {"errors", "representation", "distribution"})
+    qa = any("qa" in CHARACTERISTICS.get(n).tasks for n in cfg.characteristics)  # else: classifiers
     if qa:
         train = qa_train_data(cfg)
         dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from miniature import api
-from miniature.checkpoints import attack_examples, check_derivations, source_index
+from miniature.characteristics import CHARACTERISTICS, Characteristic
+from miniature.checkpoints import check_derivations, source_index, study_models
 from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
-from miniature.data.text import load_text_dataset
 from miniature.exceptions import ConfigError
 from miniature.files import is_local_source
-from miniature.registry import Registry
 from miniature.runs import (
     DONE,
     Activity,
@@ -30,31 +29,7 @@ from miniature.runs import (
     recording,
     sweep_stale_temps,
 )
-from miniature.tasks.classification import check_classes, check_labels
-from miniature.zoo import check_given_head, resolve_model
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One characteristic of a study: gather its cached per-model artifacts, then compare and write."""
-
-    title: str
-    gather: Callable[[StudyConfig, bool], Any]
-    finish: Callable[[StudyConfig, Any, Path, bool], Any]
-    sections: tuple[str, ...]  # the config sections its comparison depends on (besides models)
-
-
-STAGES: Registry[Stage] = Registry("characteristic")
-STAGES.add("errors", Stage("prediction errors: fine-tune for QA, predict dev, compare error sets",
-                           api.model_error_sets, api.finish_errors, ("data", "qa")))
-STAGES.add("representation", Stage("data representation: embed dev before and after fine-tuning, compare K-NN sets",
-                                   api.model_embeddings, api.finish_representation,
-                                   ("data", "qa", "representation")))
-STAGES.add("distribution", Stage("data distribution: Deep kNN OOD detection on the test set, compare OOD sets",
-                                 api.model_features, api.finish_distribution,
-                                 ("data", "qa", "representation", "distribution")))
-STAGES.add("adversarial", Stage("adversarial vulnerability: fine-tune on reviews, BERT-Attack every model",
-                                api.model_attacks, api.finish_adversarial, ("classification", "adversarial")))
+from miniature.zoo import check_given_head
 
 
 @dataclass(frozen=True)
@@ -95,48 +70,25 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
     Returns the datasets the study reads: config key -> source and fingerprint (their reads are
     kept in memory, so the stages do not read them again).
     """
-    specs, _ = api.study_models(cfg)
+    specs, _ = study_models(cfg)
     check_derivations(cfg, specs)
     datasets: dict[str, dict[str, str]] = {}
 
     def note(key: str, ds: Any) -> None:
         datasets[key] = {"source": ds.source, "fingerprint": ds.fingerprint}
 
-    chars = set(cfg.characteristics)
-    if "distribution" in chars and cfg.distribution.test is None:
-        raise ConfigError("characteristic 'distribution' needs an OOD test set: set distribution.test to a "
-                          "SQuAD-format .json/.jsonl file or hub id (the paper: newsqa), or leave "
-                          "'distribution' out of characteristics")
-    qa_chars = chars & {"errors", "representation", "distribution"}
-    if qa_chars:
-        heads_needed = {source_index(cfg, i) for i, m in enumerate(cfg.models) if m.derived}  # teachers
+    chosen = [CHARACTERISTICS.get(name) for name in cfg.characteristics]
+    if any("qa" in c.tasks for c in chosen):  # the QA task's data, and the QA heads teachers need
+        teachers = {source_index(cfg, i) for i, m in enumerate(cfg.models) if m.derived}
         for i, (m, spec) in enumerate(zip(cfg.models, specs)):
-            if m.finetuned and ("errors" in chars or i in heads_needed):
+            if m.finetuned and i in teachers:
                 check_given_head(spec, "qa")
         note("data.dev", load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit))
-        if any(not m.finetuned for m in cfg.models) or "distribution" in chars:
+        if any(not m.finetuned for m in cfg.models):
             note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
-    if "distribution" in chars:
-        assert cfg.distribution.test is not None  # refused above
-        note("distribution.test", load_qa_dataset(cfg.distribution.test, cfg.distribution.test_split,
-                                                  cfg.distribution.test_limit))
-    if "adversarial" in chars:
-        attack = resolve_model(cfg.adversarial.attack_model)
-        if cfg.adversarial.candidates == "mlm":
-            check_given_head(attack, "mlm")
-        for m, spec in zip(cfg.models, specs):
-            if m.classifier:
-                check_given_head(spec, "classifier")
-        test = load_text_dataset(cfg.adversarial.test, cfg.adversarial.test_split)
-        note("adversarial.test", test)
-        trained = [m.display for m in cfg.models if not m.classifier]
-        if trained:
-            train = load_text_dataset(cfg.adversarial.train, cfg.adversarial.train_split)
-            note("adversarial.train", train)
-            check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
-        check_samples(cfg, bool(trained))
+    for c in chosen:
+        c.preflight(cfg, specs, note)
     check_splits(cfg)
-    check_ks(cfg)
     check_run_dir(Path(cfg.run_dir))
     return datasets
 
@@ -156,49 +108,9 @@ def check_splits(cfg: StudyConfig) -> None:
                               f"local file {source}; remove {section}.{key}_split")
 
 
-def check_samples(cfg: StudyConfig, trains: bool) -> None:
-    """The adversarial samples as drawn: at least train_limit texts to train on and n_examples
-    texts to attack (each a sample of that size), and training texts of two classes at least."""
-    acfg = cfg.adversarial
-    if trains and acfg.train_limit is not None:
-        n_train = len(load_text_dataset(acfg.train, acfg.train_split))
-        if acfg.train_limit > n_train:
-            raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
-                              f"lower it, e.g. --set adversarial.train_limit={n_train}")
-    every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
-    train, full_test = attack_examples(every, trains)  # the texts n_examples is drawn from
-    if acfg.n_examples is not None and acfg.n_examples > len(full_test):
-        apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
-        raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
-                          f"texts{apart}; lower it, e.g. --set adversarial.n_examples={len(full_test)}")
-    if train is not None:
-        check_classes(train)
-
-
-def check_ks(cfg: StudyConfig) -> None:
-    """Every K of the representation and distribution sweeps fits the points they search (read
-    already, so this costs nothing): a K too large fails here, not after the fine-tuning."""
-    chars = set(cfg.characteristics)
-    rcfg, dcfg = cfg.representation, cfg.distribution
-    if "representation" in chars:
-        n = len(load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit))
-        k = max([*rcfg.ks, rcfg.table_k])
-        if k >= n:
-            raise ConfigError(f"representation: K={k} needs more than {k} dev points (a point is not its own "
-                              f"neighbour) and the study has {n}; lower representation.ks and table_k, "
-                              f"e.g. --set 'representation.ks=[1,5,10]', or use more points")
-    if "distribution" in chars:
-        n = len(api.bank_dataset(cfg))
-        k = max([*dcfg.ks, dcfg.k])
-        if k > n:
-            raise ConfigError(f"distribution: K={k} needs at least {k} bank points and the study has {n}; "
-                              f"lower distribution.ks and k, e.g. --set 'distribution.ks=[1,5,10]', or use "
-                              "more training points")
-
-
 def study_meta(cfg: StudyConfig, datasets: dict[str, dict[str, str]]) -> dict[str, Any]:
     """Provenance of the whole study: the config, each model's id and revision, datasets, seeds."""
-    specs, labels = api.study_models(cfg)
+    specs, labels = study_models(cfg)
     models = [{"label": label, "name": m.name, "source": s.source, "revision": s.revision,
                "finetuned": m.finetuned, "classifier": m.classifier} for m, s, label in zip(cfg.models, specs, labels)]
     seeds = {"qa": cfg.qa.seed, "classification": cfg.classification.seed, "adversarial": cfg.adversarial.seed,
@@ -206,7 +118,7 @@ def study_meta(cfg: StudyConfig, datasets: dict[str, dict[str, str]]) -> dict[st
     return meta_block(config=cfg.model_dump(mode="json"), models=models, datasets=datasets, seeds=seeds)
 
 
-def _stage_key(name: str, stage: Stage, cfg: StudyConfig, inputs: Sequence[str]) -> str:
+def _stage_key(name: str, stage: Characteristic, cfg: StudyConfig, inputs: Sequence[str]) -> str:
     """Everything a characteristic's tables depend on: its cached inputs (content-addressed paths),
     the models' labels and order, and its config sections."""
     run = Path(cfg.run_dir)
@@ -219,7 +131,7 @@ def _stage_key(name: str, stage: Stage, cfg: StudyConfig, inputs: Sequence[str])
 def run_stage(name: str, cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
     """Gather one characteristic's artifacts (cached), then compare and write its folder unless a
     finished folder with the same inputs is there. The folder appears whole or not at all."""
-    stage = STAGES.get(name)
+    stage = CHARACTERISTICS.get(name)
     start = len(ledger.events)
     with recording(ledger):
         gathered = stage.gather(cfg, progress)
@@ -242,7 +154,7 @@ def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
     from miniature.tables import CARD_COLUMNS, write_table
 
     key = content_key({"models": [m.model_dump(mode="json") for m in cfg.models], "version": meta_block()["version"],
-                       "qa": bool(set(cfg.characteristics) & {"errors", "representation", "distribution"}),
+                       "qa": any("qa" in CHARACTERISTICS.get(n).tasks for n in cfg.characteristics),
                        "config": cfg.model_dump(mode="json", include={"data", "qa", "classification", "adversarial"})})
     folder = Path(cfg.run_dir) / "models"
     with recording(ledger):
@@ -304,11 +216,14 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
         say(f"[data] generated data in {g.folder} (seed {g.seed}, scale {g.scale})")
     run_dir = Path(cfg.run_dir)
     atomic_write_json(run_dir / "study.json", {"meta": study_meta(cfg, datasets),
-                                               "characteristics": cfg.characteristics})
+                                               "characteristics": cfg.characteristics,
+                                               # what the report says each one measures (it reads no plug-in)
+                                               "descriptions": {n: CHARACTERISTICS.get(n).description
+                                                                for n in cfg.characteristics}})
     ledger = Ledger(echo)
     n = len(cfg.characteristics)
     for i, name in enumerate(cfg.characteristics, 1):
-        say(f"[{i}/{n}] {STAGES.get(name).title}")
+        say(f"[{i}/{n}] {CHARACTERISTICS.get(name).title}")
         run_stage(name, cfg, ledger, progress)
     say("[models] Table 1: size, sparsity and latency of every model on this machine")
     card_stage(cfg, ledger, progress)
@@ -320,4 +235,4 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     return StudyResult(cfg, run_dir, report, _read_tables(run_dir, cfg.characteristics), tuple(ledger.events))
 
 
-__all__ = ["STAGES", "Stage", "StudyResult", "preflight", "quickstart_config", "run", "run_stage"]
+__all__ = ["StudyResult", "preflight", "quickstart_config", "run", "run_stage"]

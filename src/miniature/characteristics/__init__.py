@@ -1,15 +1,14 @@
-"""The paper's characteristics, one file each; registered by name."""
+"""The paper's characteristics, one file each, registered by name (`CHARACTERISTICS`) in the order
+their files are imported here, which is the order `miniature run` takes them by default."""
 
 from __future__ import annotations
 
-from miniature.registry import Registry
+# isort: off
+from miniature.characteristics import errors  # noqa: F401 (each file registers its characteristic)
+from miniature.characteristics import representation  # noqa: F401
+from miniature.characteristics import distribution  # noqa: F401
+from miniature.characteristics import adversarial  # noqa: F401
+# isort: on
+from miniature.characteristics.base import CHARACTERISTICS, Characteristic, register
 
-# name -> one-line description; `miniature list characteristics` prints it
-CHARACTERISTICS: Registry[str] = Registry("characteristic")
-CHARACTERISTICS.add("errors", "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong")
-CHARACTERISTICS.add("representation", "data representation: per-point Jaccard of the K-nearest-neighbour sets "
-                    "of models' CLS embeddings, before and after fine-tuning, swept over K")
-CHARACTERISTICS.add("distribution", "data distribution: Jaccard of the sets of test points (NewsQA) each fine-tuned "
-                    "model's Deep kNN detector calls out of distribution, swept over K")
-CHARACTERISTICS.add("adversarial", "adversarial vulnerability: accuracy of every model fine-tuned on IMDB before and "
-                    "after BERT-Attack (Table 3), and the Jaccard of the sets of reviews each one falls on")
+__all__ = ["CHARACTERISTICS", "Characteristic", "register"]

@@ -14,8 +14,11 @@ from miniature.agreement import pairwise_sets
 from miniature.attack_words import Prepared
 from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, usable
 from miniature.candidates import prepare
-from miniature.data.text import TextDataset
-from miniature.exceptions import DataError, MismatchError
+from miniature.characteristics.base import Characteristic, Note, register
+from miniature.checkpoints import attack_examples, classifier_weights, is_given, study_models
+from miniature.config import StudyConfig
+from miniature.data.text import TextDataset, load_text_dataset
+from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.runs import (
     DONE,
     RunDir,
@@ -26,8 +29,12 @@ from miniature.runs import (
     file_stems,
     meta_block,
     read_json_file,
+    write_outputs,
 )
 from miniature.tables import to_markdown, write_table
+from miniature.tasks.classification import check_classes
+from miniature.tasks.training import cuda_available, to_device
+from miniature.zoo import ModelSpec, hf_quiet, load_tokenizer, resolve_model
 
 TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_attack_accuracy",
                   "absolute_change", "percent_change"]
@@ -215,3 +222,136 @@ def _attack(run: RunDir, name: str, key: str, final: Path, examples: Sequence[Pr
     atomic_write_json(final / DONE, meta_block(key=key, target=name, n=len(results), unknown_share=unknown))
     work.unlink(missing_ok=True)
     return results
+
+
+# ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
+
+
+CPU_SEARCH_BATCH = 16  # substitutes a forward pass on CPU (see AdversarialConfig.search_batch)
+
+
+def _source_factory(spec: ModelSpec, acfg, progress: bool):
+    """A callable loading the attack model and its candidate source (only when candidates are not cached)."""
+
+    def make():
+        from miniature.candidates import EmbeddingSource, MLMSource
+        from miniature.zoo import load_encoder, load_masked_lm
+
+        tok = load_tokenizer(spec)
+        if acfg.candidates == "mlm":
+            return MLMSource(to_device(load_masked_lm(spec)), tok, acfg.k, acfg.max_length)
+        return EmbeddingSource(load_encoder(spec), tok, acfg.k, acfg.max_length)
+
+    return make
+
+
+def _target_factory(spec: ModelSpec, path: Path | None, label: str, cfg: StudyConfig, test: TextDataset):
+    def make():
+        from miniature.tasks.classification import Classifier, check_labels
+        from miniature.zoo import load_classifier
+
+        ccfg = cfg.classification
+        model = load_classifier(spec, path, require_head=True)
+        check_labels(test, int(model.config.num_labels), label)
+        return Classifier(model, load_tokenizer(spec, path), ccfg.max_length, ccfg.eval_batch_size,
+                          ccfg.eval_max_tokens, ccfg.precision, label)
+
+    return make
+
+
+def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextDataset, str]:
+    """Fine-tune every model as a classifier (cached), draw the attack model's substitutes once
+    (cached), and attack every model on the same texts (cached, resumable).
+
+    Returns target label -> its results, the attacked texts and the attack model's name.
+    """
+    specs, labels = study_models(cfg)
+    acfg = cfg.adversarial
+    attack = resolve_model(acfg.attack_model)
+    train, test = attack_examples(cfg, any(not is_given(cfg, i, "classifier") or m.derived
+                                           for i, m in enumerate(cfg.models)))
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    ckey = candidates_key(attack.identity(), acfg.candidates, acfg.k, acfg.max_length, test)
+    search_batch = acfg.search_batch or (None if cuda_available() else CPU_SEARCH_BATCH)
+    prepared = cached_candidates(run, ckey, test, _source_factory(attack, acfg, progress), progress)
+    results = {}
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        path, ident = classifier_weights(cfg, i, specs, train, run, progress)
+        key = content_key({"target": ident, "candidates": ckey, "top_words": acfg.top_words, "budget": acfg.budget,
+                           "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
+        results[label] = cached_attack(run, label, key, prepared, _target_factory(spec, path, label, cfg, test),
+                                       acfg.top_words, acfg.budget, acfg.max_unknown, progress, search_batch)
+    return results, test, attack.name
+
+
+def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str], out: str | Path | None = None,
+                       progress: bool = False) -> AdversarialResult:
+    """Table 3 and attack agreement from the results `model_attacks` gathered; written into `out`."""
+    results, test, attack_name = gathered
+    result = compare_attacks(results, attack_name)
+    if out is not None:
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], examples=test.source,
+                          examples_fingerprint=test.fingerprint, adversarial=cfg.adversarial.model_dump(),
+                          classification=cfg.classification.model_dump(), run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: result.write(d, meta), "adversarial")
+    return result
+
+
+@register
+class Adversarial(Characteristic):
+    """Adversarial vulnerability: every model fine-tuned for classification (or given), attacked
+    with BERT-Attack (Table 3), and the pairwise agreement of the sets of texts each one falls on."""
+
+    name = "adversarial"
+    title = "adversarial vulnerability: fine-tune on reviews, BERT-Attack every model"
+    description = ("adversarial vulnerability: accuracy of every model fine-tuned on IMDB before and after "
+                   "BERT-Attack (Table 3), and the Jaccard of the sets of reviews each one falls on")
+    sections = ("classification", "adversarial")
+    tasks = ("classification",)
+
+    def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
+        from miniature.data.text import load_text_dataset
+        from miniature.tasks.classification import check_labels
+        from miniature.zoo import check_given_head
+
+        acfg = cfg.adversarial
+        attack = resolve_model(acfg.attack_model)
+        if acfg.candidates == "mlm":
+            check_given_head(attack, "mlm")
+        for m, spec in zip(cfg.models, specs):
+            if m.classifier:
+                check_given_head(spec, "classifier")
+        test = load_text_dataset(acfg.test, acfg.test_split)
+        note("adversarial.test", test)
+        trained = [m.display for m in cfg.models if not m.classifier]
+        if trained:
+            train = load_text_dataset(acfg.train, acfg.train_split)
+            note("adversarial.train", train)
+            check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
+        check_samples(cfg, bool(trained))
+
+    def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
+        return model_attacks(cfg, progress)
+
+    def finish(self, cfg: StudyConfig, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
+        return finish_adversarial(cfg, gathered, out, progress)
+
+
+def check_samples(cfg: StudyConfig, trains: bool) -> None:
+    """The adversarial samples as drawn: at least train_limit texts to train on and n_examples
+    texts to attack (each a sample of that size), and training texts of two classes at least."""
+    acfg = cfg.adversarial
+    if trains and acfg.train_limit is not None:
+        n_train = len(load_text_dataset(acfg.train, acfg.train_split))
+        if acfg.train_limit > n_train:
+            raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
+                              f"lower it, e.g. --set adversarial.train_limit={n_train}")
+    every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
+    train, full_test = attack_examples(every, trains)  # the texts n_examples is drawn from
+    if acfg.n_examples is not None and acfg.n_examples > len(full_test):
+        apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
+        raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
+                          f"texts{apart}; lower it, e.g. --set adversarial.n_examples={len(full_test)}")
+    if train is not None:
+        check_classes(train)

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 
 from miniature.agreement import pair_order, set_pair
-from miniature.exceptions import DataError, MismatchError
+from miniature.characteristics.base import Characteristic, Note, register
+from miniature.characteristics.representation import cached_embeddings, load_embeddings
+from miniature.checkpoints import qa_train_data, qa_weights, study_models
+from miniature.config import DistributionConfig, StudyConfig
+from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
+from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.ood import (
     Detection,
     IndexSpec,
@@ -25,8 +30,9 @@ from miniature.ood import (
     resolve_backend,
     search,
 )
-from miniature.runs import atomic_write_json
+from miniature.runs import RunDir, atomic_write_json, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
+from miniature.zoo import hf_quiet
 
 EXACT = IndexSpec()  # the default: exact (flat) search
 DETECTOR_COLUMNS = ["model", "k", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr",
@@ -229,3 +235,102 @@ def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = 
         items = tqdm(items, desc="Deep kNN", leave=False)
     models = tuple(detect_model(name, f, ks, tpr, backend, index, recall_sample, seed) for name, f in items)
     return DistributionResult(models, ids, ks, table_k, tpr, index)
+
+
+# ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
+
+
+def bank_dataset(cfg: StudyConfig) -> QADataset:
+    """The in-distribution bank's points: the training data (bank_limit), a random share alpha of it."""
+    dcfg = cfg.distribution
+    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, dcfg.bank_limit or cfg.data.train_limit)
+    if dcfg.alpha == 1:
+        return train
+    keep = subsample(len(train), dcfg.alpha, dcfg.seed)
+    return make_dataset([train.examples[i] for i in keep], f"{train.source}[alpha={dcfg.alpha},seed={dcfg.seed}]")
+
+
+def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, Features], QADataset]:
+    """Every fine-tuned model's features of the bank (train), validation (dev) and test points.
+
+    All are the representation section's embeddings after fine-tuning, cached in the run folder
+    under the same keys, so the dev features are the representation characteristic's "after"
+    embeddings, never computed twice. Returns model label -> Features, and the test dataset.
+    """
+    specs, labels = study_models(cfg)
+    dcfg, rcfg = cfg.distribution, cfg.representation
+    if dcfg.test is None:
+        raise ConfigError("distribution.test is not set: give the OOD test set as a SQuAD-format .json/.jsonl "
+                          "or hub id (the paper: NewsQA), e.g. --set distribution.test=PATH")
+    test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or rcfg.limit or cfg.data.dev_limit)
+    bank = bank_dataset(cfg)
+    train = qa_train_data(cfg)
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    out = {}
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
+        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg.qa, run,
+                                                    progress)) for ds in (bank, dev, test)]
+        out[label] = Features(*arrays)
+    return out, test
+
+
+def _index_spec(dcfg: DistributionConfig) -> IndexSpec:
+    return IndexSpec(dcfg.index, dcfg.nlist, dcfg.nprobe, dcfg.hnsw_m, dcfg.ef_search)
+
+
+def _compare_features(features: dict[str, Features], dcfg: DistributionConfig, test_ids: Sequence[str] | None,
+                      progress: bool) -> DistributionResult:
+    return compare_distributions(features, dcfg.ks, dcfg.k, dcfg.tpr, dcfg.backend, _index_spec(dcfg), test_ids,
+                                 dcfg.recall_sample, dcfg.seed, progress)
+
+
+def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], QADataset],
+                        out: str | Path | None = None, progress: bool = False) -> DistributionResult:
+    """Detect and compare with the features `model_features` gathered; write tables, figure and OOD sets."""
+    features, test_ds = gathered
+    dcfg = cfg.distribution
+    result = _compare_features(features, dcfg, test_ds.ids, progress)
+    if out is not None:
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], bank=cfg.data.train,
+                          dev=cfg.data.dev, test=test_ds.source, test_fingerprint=test_ds.fingerprint,
+                          distribution=dcfg.model_dump(), representation=cfg.representation.model_dump(),
+                          run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: result.write(d, meta), "distribution")
+    return result
+
+
+@register
+class Distribution(Characteristic):
+    """Data distribution: every fine-tuned model's Deep kNN detector (bank: the training data,
+    threshold: a TPR on dev) on the OOD test set, and the pairwise agreement of what they flag."""
+
+    name = "distribution"
+    title = "data distribution: Deep kNN OOD detection on the test set, compare OOD sets"
+    description = ("data distribution: Jaccard of the sets of test points (NewsQA) each fine-tuned model's Deep "
+                   "kNN detector calls out of distribution, swept over K")
+    sections = ("data", "qa", "representation", "distribution")
+    tasks = ("qa",)
+
+    def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
+        dcfg = cfg.distribution
+        if dcfg.test is None:
+            raise ConfigError("characteristic 'distribution' needs an OOD test set: set distribution.test to a "
+                              "SQuAD-format .json/.jsonl file or hub id (the paper: newsqa), or leave "
+                              "'distribution' out of characteristics")
+        note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
+        note("distribution.test", load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit))
+        n = len(bank_dataset(cfg))
+        k = max([*dcfg.ks, dcfg.k])
+        if k > n:
+            raise ConfigError(f"distribution: K={k} needs at least {k} bank points and the study has {n}; "
+                              f"lower distribution.ks and k, e.g. --set 'distribution.ks=[1,5,10]', or use "
+                              "more training points")
+
+    def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
+        return model_features(cfg, progress)
+
+    def finish(self, cfg: StudyConfig, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
+        return finish_distribution(cfg, gathered, out, progress)

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from miniature.agreement import SetPair, pairwise_sets
-from miniature.data.squad import QADataset
+from miniature.characteristics.base import Characteristic, Note, register
+from miniature.checkpoints import qa_train_data, qa_weights, study_models
+from miniature.config import StudyConfig
+from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
-from miniature.runs import atomic_write_json, content_key, file_stems, meta_block, read_json_file
-from miniature.scoring import error_ids
+from miniature.runs import RunDir, atomic_write_json, content_key, file_stems, meta_block, read_json_file, write_outputs
+from miniature.scoring import error_ids, squad_v2_scores
 from miniature.tables import to_markdown, write_table
+from miniature.tasks.qa import cached_predictions
+from miniature.zoo import check_given_head, hf_quiet
 
 COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard", "corrected_jaccard",
            "p_overlap", "size_i", "size_j", "intersection", "union", "i_in_j", "j_in_i", "relation"]
@@ -181,3 +187,67 @@ def compare_errors(sets: Sequence[ErrorSet], gold: QADataset | None = None,
     n = question_count(sets, gold, n_questions)
     pairs = pairwise_sets({s.name: s.ids for s in sets}, n)
     return ErrorsResult(tuple(replace(s, n_questions=s.n_questions or n) for s in sets), tuple(pairs))
+
+
+# ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
+
+
+SCORE_COLUMNS = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"]
+
+
+def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], QADataset, list[dict]]:
+    """Fine-tune (cached), predict (cached) and score every model of the config.
+
+    Every name and data file is checked before any training starts.
+    """
+    specs, labels = study_models(cfg)
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
+    train = qa_train_data(cfg)
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    sets, scores = [], []
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
+        folder = cached_predictions(spec, ckpt_path, ckpt_id, dev, cfg.qa, run, progress)
+        preds = read_json_file(folder / "predictions.json")
+        na = read_json_file(folder / "na_probs.json")
+        sets.append(from_predictions(label, dev, preds, str(folder / "predictions.json")))
+        scores.append({"model": label, **squad_v2_scores(dev, preds, na), "predictions": str(folder)})
+    return sets, dev, scores
+
+
+def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], QADataset, list[dict]],
+                  out: str | Path | None = None, progress: bool = False) -> ErrorsResult:
+    """Compare the error sets `model_error_sets` gathered; write them and the models' scores into `out`."""
+    sets, dev, scores = gathered
+    result = compare_errors(sets, dev)
+    if out is not None:
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                          dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: {**result.write(d, meta),
+                                      **write_table(d, "scores", scores, meta, SCORE_COLUMNS, digits=2)},
+                      "errors")
+    return result
+
+
+@register
+class Errors(Characteristic):
+    """Prediction errors: every model fine-tuned for QA (or given), its dev predictions scored by
+    the official SQuAD v2 rules, and the pairwise agreement of the sets of questions it gets wrong."""
+
+    name = "errors"
+    title = "prediction errors: fine-tune for QA, predict dev, compare error sets"
+    description = "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong"
+    sections = ("data", "qa")
+    tasks = ("qa",)
+
+    def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
+        for m, spec in zip(cfg.models, specs):
+            if m.finetuned:  # predicted as given: its QA head must be in its weights
+                check_given_head(spec, "qa")
+
+    def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
+        return model_error_sets(cfg, progress)
+
+    def finish(self, cfg: StudyConfig, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
+        return finish_errors(cfg, gathered, out, progress)

@@ -18,14 +18,16 @@ from miniature.agreement import (
     mean_var,
     pair_order,
 )
-from miniature.config import QAConfig, RepresentationConfig
-from miniature.data.squad import QADataset
-from miniature.exceptions import DataError, MismatchError
+from miniature.characteristics.base import Characteristic, Note, register
+from miniature.checkpoints import is_given, pretrained_weights, qa_train_data, qa_weights, study_models
+from miniature.config import QAConfig, RepresentationConfig, StudyConfig
+from miniature.data.squad import QADataset, load_qa_dataset
+from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import check_npy
 from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
-from miniature.runs import RunDir, atomic_write_json, cached, content_key, meta_block
+from miniature.runs import RunDir, atomic_write_json, cached, content_key, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
-from miniature.zoo import ModelSpec
+from miniature.zoo import ModelSpec, hf_quiet
 
 PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
 SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "ci95", "chance", "corrected", "n_points"]
@@ -210,3 +212,75 @@ def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: 
         names = names or tuple(models)
     assert names is not None
     return RepresentationResult(names, tuple(phases), ks, table_k, tuple(rows))
+
+
+# ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
+
+
+def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, dict[str, np.ndarray]], QADataset]:
+    """Every model's embeddings of the dev points, before and/or after QA fine-tuning (all cached).
+
+    Returns phase -> model label -> memory-mapped (n, d) float32 array, and the points' dataset.
+    """
+    specs, labels = study_models(cfg)
+    rcfg = cfg.representation
+    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, "finetuned")]
+    if "before" in rcfg.phases and pre:
+        raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
+                          "'before' embeddings; set representation.phases to [after]")
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit)
+    train = qa_train_data(cfg) if "after" in rcfg.phases else None
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
+    for i, (spec, label) in enumerate(zip(specs, labels)):
+        for phase in rcfg.phases:
+            if phase == "after":
+                ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
+            else:
+                ckpt_path, ckpt_id = pretrained_weights(cfg, i, specs, run, progress)
+            path = cached_embeddings(spec, ckpt_path, ckpt_id, phase, dev, rcfg, cfg.qa, run, progress)
+            phases[phase][label] = load_embeddings(path)
+    return phases, dev
+
+
+def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, np.ndarray]], QADataset],
+                          out: str | Path | None = None, progress: bool = False) -> RepresentationResult:
+    """Compare the embeddings `model_embeddings` gathered; write the tables and figure into `out`."""
+    phases, dev = gathered
+    rcfg = cfg.representation
+    result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
+    if out is not None:
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
+                          dev_fingerprint=dev.fingerprint, representation=rcfg.model_dump(),
+                          max_seq_length=cfg.qa.max_seq_length, run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: result.write(d, meta), "representation")
+    return result
+
+
+@register
+class Representation(Characteristic):
+    """Data representation: every model's embeddings of the dev points, before and after QA
+    fine-tuning, and the per-point agreement of their K nearest neighbours, swept over K."""
+
+    name = "representation"
+    title = "data representation: embed dev before and after fine-tuning, compare K-NN sets"
+    description = ("data representation: per-point Jaccard of the K-nearest-neighbour sets of models' CLS "
+                   "embeddings, before and after fine-tuning, swept over K")
+    sections = ("data", "qa", "representation")
+    tasks = ("qa",)
+
+    def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
+        rcfg = cfg.representation
+        n = len(load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit))
+        k = max([*rcfg.ks, rcfg.table_k])
+        if k >= n:
+            raise ConfigError(f"representation: K={k} needs more than {k} dev points (a point is not its own "
+                              f"neighbour) and the study has {n}; lower representation.ks and table_k, "
+                              f"e.g. --set 'representation.ks=[1,5,10]', or use more points")
+
+    def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
+        return model_embeddings(cfg, progress)
+
+    def finish(self, cfg: StudyConfig, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
+        return finish_representation(cfg, gathered, out, progress)

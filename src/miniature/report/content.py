@@ -66,7 +66,7 @@ def _heatmaps(figures: Mapping[str, str], names: Sequence[str]) -> list[Block]:
 
 
 def errors_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe("errors"))]
+    blocks: list[Block] = [Paragraph(describe(res.study, "errors"))]
     t = res.table("errors", "errors")
     if t:
         blocks.append(table("Agreement of error sets", t.rows, present(t.rows, [
@@ -84,7 +84,7 @@ def errors_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
 
 
 def representation_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe("representation"))]
+    blocks: list[Block] = [Paragraph(describe(res.study, "representation"))]
     t = res.table("representation", "representation")
     if t:
         cols = present(t.rows, ["model_i", "model_j", "before_mean", "before_variance", "after_mean", "after_variance",
@@ -95,7 +95,7 @@ def representation_section(res: RunResults, figures: Mapping[str, str]) -> list[
 
 
 def distribution_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe("distribution"))]
+    blocks: list[Block] = [Paragraph(describe(res.study, "distribution"))]
     k = table_k(res, "distribution")
     t = res.table("distribution", "distribution")
     if t:
@@ -114,7 +114,7 @@ def distribution_section(res: RunResults, figures: Mapping[str, str]) -> list[Bl
 
 
 def adversarial_section(res: RunResults, figures: Mapping[str, str], table3: Sequence[dict]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe("adversarial"))]
+    blocks: list[Block] = [Paragraph(describe(res.study, "adversarial"))]
     if table3:
         blocks.append(table("Table 3: accuracy before and after BERT-Attack", table3, TABLE3_COLUMNS))
     metrics = res.rows("adversarial", "adversarial_metrics")

@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from miniature.characteristics import CHARACTERISTICS
-
 
 @dataclass(frozen=True)
 class Paragraph:
@@ -76,9 +74,12 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def describe(characteristic: str) -> str:
-    """The registry's one-line description of a characteristic, capitalised as a sentence."""
-    text = CHARACTERISTICS.get(characteristic) if characteristic in CHARACTERISTICS else characteristic
+def describe(study: Mapping[str, Any] | None, characteristic: str) -> str:
+    """A characteristic's one-line description, as the study recorded it from the plug-in
+    (study.json), capitalised as a sentence; its name where the run folder has no record."""
+    descriptions = (study or {}).get("descriptions")
+    text = descriptions.get(characteristic) if isinstance(descriptions, Mapping) else None
+    text = text if isinstance(text, str) and text else characteristic
     return text[:1].upper() + text[1:] + "."
 
 

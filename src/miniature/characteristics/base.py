@@ -1,0 +1,50 @@
+"""The characteristic plug-in: one class per characteristic, in its own file, registered by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from miniature.registry import Registry
+
+Note = Callable[[str, Any], None]  # (config key, dataset read) -> recorded in the study's provenance
+
+
+class Characteristic:
+    """What `miniature run` needs of a characteristic; subclasses set the class attributes.
+
+    Attributes:
+        name: its registry name, the config's and the CLI's.
+        title: the stage line `miniature run` prints.
+        description: one line for `miniature list characteristics` and the report.
+        sections: the config sections its comparison depends on (besides the models).
+        tasks: the tasks its models are fine-tuned for (`qa`, `classification`): Table 1 measures
+            those checkpoints, and the preflight reads those tasks' data.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    sections: ClassVar[tuple[str, ...]]
+    tasks: ClassVar[tuple[str, ...]] = ()
+
+    def preflight(self, cfg: Any, specs: list[Any], note: Note) -> None:
+        """Checks of its own config and data, before any work (a bad value fails in a second)."""
+
+    def gather(self, cfg: Any, progress: bool = False) -> Any:
+        """Every model's artifacts for it, each cached in the run folder (a unit of work per model)."""
+        raise NotImplementedError
+
+    def finish(self, cfg: Any, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
+        """Compare what `gather` returned; write the tables and figures into `out`."""
+        raise NotImplementedError
+
+
+CHARACTERISTICS: Registry[Characteristic] = Registry("characteristic")
+
+
+def register(cls: type[Characteristic]) -> type[Characteristic]:
+    """Class decorator: register one instance of a characteristic under its name."""
+    CHARACTERISTICS.add(cls.name, cls())
+    return cls
