@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from miniature.agreement import (
@@ -244,3 +245,20 @@ def test_pooled_chance_against_every_pair_of_subsets_of_the_pools():
     assert pair.chance == pytest.approx(chance_jaccard(3, 2, n, (6, 6, 4)))
     with pytest.raises(ValueError, match="outside its pool"):
         set_pair("i", {7}, "j", {2}, n, (pool_i, pool_j))
+
+
+def test_the_law_of_large_universes_comes_from_ratios_and_matches_scipy():
+    """Above agreement.TABLE_LIMIT items the hypergeometric law is built from ratios of successive
+    probabilities (memory of the sets' size, not n's): against scipy's logpmf, and against the
+    log-factorial table where both apply."""
+    scipy_stats = pytest.importorskip("scipy.stats", reason="scipy (with scikit-learn) is the reference")
+    from miniature import agreement
+
+    for a, b, n in [(300, 2000, 2_000_001), (5, 7, 10**7), (0, 9, 3_000_000), (1000, 800, 1_500_000)]:
+        k, log_p = agreement.overlap_distribution(a, b, n)
+        ref = scipy_stats.hypergeom(n, a, b).logpmf(k)
+        near = np.isfinite(ref) & (ref > -700)  # where float64 probabilities are not 0
+        np.testing.assert_allclose(log_p[near], ref[near], atol=1e-7)
+        assert np.exp(log_p).sum() == pytest.approx(1.0, abs=1e-9)
+    small = agreement._overlap_by_ratios(300, 400, 900_000)[1]
+    np.testing.assert_allclose(small, agreement.overlap_distribution(300, 400, 900_000)[1], atol=1e-7)
