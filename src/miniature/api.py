@@ -19,7 +19,6 @@ from miniature.characteristics.distribution import (
     DistributionResult,
     Features,
     _compare_features,
-    check_features,
     finish_distribution,
     model_features,
     subsample,
@@ -296,11 +295,9 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
         keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
         features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_embeddings_any(v),
                                    load_embeddings_any(t))
-    # widths and K against every model's files before any search
-    check_features(features, [*dcfg.ks, dcfg.k], {label: [str(b), str(v), str(t)]
-                                                 for label, b, v, t in zip(labels, bank, val, test)})
+    named = {label: [str(b), str(v), str(t)] for label, b, v, t in zip(labels, bank, val, test)}
     meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
-    result = _compare_features(features, dcfg, None, progress)
+    result = _compare_features(features, dcfg, None, progress, named)
     if out is not None:
         write_outputs(out, lambda d: result.write(d, meta), "distribution")
     return result

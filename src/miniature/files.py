@@ -18,6 +18,14 @@ from miniature.exceptions import ConfigError, DataError, MiniatureError
 NPY_MAGIC = b"\x93NUMPY"
 
 
+SPECIAL = "a FIFO, socket or device"
+
+
+def kind(mode: int) -> str:
+    """What a stat mode says stands at a path: "a folder", "a file" or `SPECIAL`."""
+    return "a folder" if stat.S_ISDIR(mode) else "a file" if stat.S_ISREG(mode) else SPECIAL
+
+
 def check_input_file(path: str | Path, what: str = "file", error: type[MiniatureError] = DataError) -> Path:
     """`path` must be a readable regular file (a link to one is fine); else one line saying what it
     is instead (missing, a folder, a link loop, a dangling link, a FIFO or device) and what to do."""
@@ -26,11 +34,10 @@ def check_input_file(path: str | Path, what: str = "file", error: type[Miniature
         st = os.stat(path)
     except OSError as e:
         raise error(f"{path}: {_stat_problem(path, e, what)}") from None
-    if stat.S_ISDIR(st.st_mode):
+    if kind(st.st_mode) == "a folder":
         raise error(f"{path}: is a folder, not a {what}; give the {what} inside it")
-    if not stat.S_ISREG(st.st_mode):
-        raise error(f"{path}: is not a regular file (a FIFO, socket or device); save the {what} to a file "
-                    "and give that")
+    if kind(st.st_mode) == SPECIAL:
+        raise error(f"{path}: is not a regular file ({SPECIAL}); save the {what} to a file and give that")
     if not os.access(path, os.R_OK):
         raise error(f"{path}: is not readable by this user; check its permissions")
     return path
@@ -43,9 +50,8 @@ def check_input_dir(path: str | Path, what: str = "folder", error: type[Miniatur
         st = os.stat(path)
     except OSError as e:
         raise error(f"{path}: {_stat_problem(path, e, what)}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        kind = "a file" if stat.S_ISREG(st.st_mode) else "a FIFO, socket or device"
-        raise error(f"{path}: is {kind}, not a {what}; give the {what} itself")
+    if kind(st.st_mode) != "a folder":
+        raise error(f"{path}: is {kind(st.st_mode)}, not a {what}; give the {what} itself")
     return path
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from miniature.exceptions import ConfigError
-from miniature.files import read_json_file
+from miniature.files import SPECIAL, kind, read_json_file
 from miniature.version import __version__
 
 T = TypeVar("T")
@@ -124,11 +123,11 @@ def check_output_file(path: str | Path, error: type[Exception] = ConfigError) ->
         return
     except OSError as e:
         raise error(f"{path}: cannot be written ({e.strerror or e}); choose another output path") from None
-    if stat.S_ISDIR(st.st_mode):
+    if kind(st.st_mode) == "a folder":
         raise error(f"{path}: is a folder, where a file would be written; remove it or choose another output path")
-    if not stat.S_ISREG(st.st_mode):
-        raise error(f"{path}: is not a regular file (a FIFO, socket or device), so miniature will not replace "
-                    "it; choose another output path")
+    if kind(st.st_mode) == SPECIAL:
+        raise error(f"{path}: is not a regular file ({SPECIAL}), so miniature will not replace it; choose another "
+                    "output path")
 
 
 def _name_the_file(e: BaseException, tmp: str | Path, path: Path) -> None:
@@ -248,8 +247,7 @@ def check_writable_dir(folder: str | Path, what: str, fix: str, create: bool = T
     existing folder on the way must be writable."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        kind = "a file" if folder.is_file() else "a FIFO, socket or device"
-        raise ConfigError(f"{what} {folder} is {kind}, not a folder; {fix}")
+        raise ConfigError(f"{what} {folder} is {kind(os.stat(folder).st_mode)}, not a folder; {fix}")
     if not create:
         near = folder.absolute()
         while not near.exists():

@@ -206,13 +206,15 @@ def check_features(features: Mapping[str, Features], ks: Sequence[int],
 def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = (1, 5, 10, 20, 50, 100),
                           table_k: int = 10, tpr: float = 0.95, backend: SearchBackend = "auto",
                           index: IndexSpec = EXACT, test_ids: Sequence[str] | None = None,
-                          recall_sample: int = 1000, seed: int = 0, progress: bool = False) -> DistributionResult:
+                          recall_sample: int = 1000, seed: int = 0, progress: bool = False,
+                          files: Mapping[str, Sequence[str]] | None = None) -> DistributionResult:
     """Deep kNN OOD sets of every model over the same test points, at every K.
 
     Args:
         features: model name -> its bank, validation and test features (models in table order,
             the large one first); every model's test rows are the same points in the same order.
         test_ids: names of the test points (default: their row numbers).
+        files: model name -> its bank, validation and test files, named in the messages.
     """
     check_tpr(tpr)
     ks = tuple(sorted(set(ks) | {table_k}))
@@ -223,7 +225,7 @@ def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = 
         listed = ", ".join(f"{n} {c}" for n, c in counts.items())
         raise MismatchError(f"test features cover different numbers of points ({listed}); "
                             "score the same test points with every model")
-    check_features(features, ks)
+    check_features(features, ks, files)  # every model, before any search
     n_test = next(iter(counts.values()))
     ids = tuple(str(i) for i in (test_ids if test_ids is not None else range(n_test)))
     if len(ids) != n_test:
@@ -282,9 +284,9 @@ def _index_spec(dcfg: DistributionConfig) -> IndexSpec:
 
 
 def _compare_features(features: dict[str, Features], dcfg: DistributionConfig, test_ids: Sequence[str] | None,
-                      progress: bool) -> DistributionResult:
+                      progress: bool, files: Mapping[str, Sequence[str]] | None = None) -> DistributionResult:
     return compare_distributions(features, dcfg.ks, dcfg.k, dcfg.tpr, dcfg.backend, _index_spec(dcfg), test_ids,
-                                 dcfg.recall_sample, dcfg.seed, progress)
+                                 dcfg.recall_sample, dcfg.seed, progress, files)
 
 
 def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], QADataset],
