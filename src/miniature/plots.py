@@ -119,8 +119,9 @@ def plot_figure1(path: str | Path, panels: Mapping[str, Sequence[dict]], referen
 
 
 def plot_heatmap(path: str | Path, models: Sequence[str], matrix: Sequence[Sequence[float | None]],
-                 title: str, digits: int = 3) -> Path:
-    """An n x n agreement matrix as an annotated heat map on a fixed [0, 1] scale; unknown cells grey."""
+                 title: str, digits: int = 3, label: str = "Jaccard", lower: float = 0.0) -> Path:
+    """An n x n agreement matrix as an annotated heat map on a fixed [lower, 1] scale (`label` on
+    its colour bar); unknown cells grey."""
     plt = _pyplot()
     import numpy as np
 
@@ -129,17 +130,17 @@ def plot_heatmap(path: str | Path, models: Sequence[str], matrix: Sequence[Seque
     side = max(4.2, 1.0 + 0.9 * n)
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
     cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=1.0)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=lower, vmax=1.0)
     for a in range(n):
         for b in range(n):
             v = values[a, b]
             text = "–" if math.isnan(v) else f"{v:.{digits}f}"
             ax.text(b, a, text, ha="center", va="center", fontsize=9,
-                    color="black" if math.isnan(v) or v > 0.6 else "white")
+                    color="black" if math.isnan(v) or v > lower + 0.6 * (1 - lower) else "white")
     ax.set_xticks(range(n), labels=list(models), rotation=35, ha="right", fontsize=9)
     ax.set_yticks(range(n), labels=list(models), fontsize=9)
     ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="Jaccard")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
     fig.tight_layout()
     return _save(plt, fig, path)
 

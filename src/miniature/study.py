@@ -15,6 +15,7 @@ from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
 from miniature.exceptions import ConfigError
 from miniature.files import is_local_source
+from miniature.reportspec import FORMAT as REPORT_FORMAT
 from miniature.runs import (
     DONE,
     Activity,
@@ -122,7 +123,7 @@ def _stage_key(name: str, stage: Characteristic, cfg: StudyConfig, inputs: Seque
     """Everything a characteristic's tables depend on: its cached inputs (content-addressed paths),
     the models' labels and order, and its config sections."""
     run = Path(cfg.run_dir)
-    return content_key({"characteristic": name, "version": meta_block()["version"],
+    return content_key({"characteristic": name, "version": meta_block()["version"], "report": REPORT_FORMAT,
                         "models": [m.model_dump(mode="json") for m in cfg.models],
                         "inputs": [str(Path(p).relative_to(run)) if Path(p).is_relative_to(run) else p for p in inputs],
                         "config": cfg.model_dump(mode="json", include=set(stage.sections))})
@@ -217,9 +218,9 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     run_dir = Path(cfg.run_dir)
     atomic_write_json(run_dir / "study.json", {"meta": study_meta(cfg, datasets),
                                                "characteristics": cfg.characteristics,
-                                               # what the report says each one measures (it reads no plug-in)
-                                               "descriptions": {n: CHARACTERISTICS.get(n).description
-                                                                for n in cfg.characteristics}})
+                                               # how the report names one that left no results
+                                               "titles": {n: CHARACTERISTICS.get(n).heading
+                                                          for n in cfg.characteristics}})
     ledger = Ledger(echo)
     n = len(cfg.characteristics)
     for i, name in enumerate(cfg.characteristics, 1):

@@ -254,24 +254,33 @@ def test_html_is_self_contained_escaped_and_shows_the_values(full):
     assert "![" in md and "figure1.png" in md and "| model_i | model_j |" in md
 
 
-def test_a_subset_leaves_the_other_parts_out(tmp_path, data):
-    root = make_run(tmp_path, data, ("errors", "adversarial"), study=False)
+@pytest.mark.parametrize("study", [False, True])
+def test_a_subset_leaves_the_other_parts_out(tmp_path, data, study):
+    """Table 2 and the per-model table have the columns of the characteristics that ran; one the
+    study chose that left no results is named as missing (without study.json nothing is known of it)."""
+    root = make_run(tmp_path, data, ("errors", "adversarial"), study=study)
+    if study:  # the study chose all four; two left no results
+        record = json.loads((root / "study.json").read_text())
+        record["characteristics"] = ["errors", "representation", "distribution", "adversarial"]
+        record["titles"] = {"representation": "Data representation", "distribution": "Data distribution"}
+        (root / "study.json").write_text(json.dumps(record))
     report = build_report(root)
     t2 = read_csv(root / "table2.csv")
     assert [(r["model_i"], r["model_j"]) for r in t2] == PAIRS
+    assert list(t2[0]) == ["model_i", "model_j", "prediction_errors"]
     for r in t2:
         assert float(r["prediction_errors"]) == pytest.approx(set_jaccard(data["errors"][r["model_i"]],
                                                                           data["errors"][r["model_j"]]))
-        assert all(r[c] == "" for c in r if c.startswith(("representation", "distribution")))
-    assert report.table2["distribution"].isna().all()
+    assert list(report.table2.columns) == ["model_i", "model_j", "prediction_errors"]
     assert {p.name for p in figures_of(root)} == {"heatmap_errors.png", "heatmap_adversarial.png",
                                                    "models_scores.png", "models_attack.png"}
     assert set(report.agreement) == {"errors", "adversarial"}
     per = read_csv(root / "per_model.csv")
-    assert all(r["ood_auroc"] == "" and r["original_accuracy"] != "" for r in per)
+    assert list(per[0]) == ["model", "exact", "f1", "original_accuracy", "after_attack_accuracy"]
+    assert all(r["original_accuracy"] != "" for r in per)
     page = (root / "report.html").read_text(encoding="utf-8")
     assert 'id="representation"' not in page and 'id="distribution"' not in page
-    assert "Not in this run: data representation, data distribution" in page
+    assert ("Not in this run: data representation, data distribution" in page) == study
     assert len(read_csv(root / "table3.csv")) == 3
 
 
@@ -297,6 +306,19 @@ def test_no_results_and_malformed_files_are_one_line_data_errors(tmp_path, data)
     bad.write_text(json.dumps({"meta": {}, "rows": [{"model_i": "a", "model_j": "b", "jaccard": "high"}]}))
     with pytest.raises(DataError, match=re.escape(str(bad)) + ".*'jaccard' must be a number"):
         build_report(root)
+    shutil.rmtree(root / "distribution")
+    spec_path = root / "errors" / "report.json"
+    good = json.loads(spec_path.read_text())
+    for change, why in (({"format": 0}, "written in format 0"), ({"title": 3}, "'title' must be text"),
+                        ({"colour": "red"}, "unknown field 'colour'"),
+                        ({"blocks": [{"kind": "poem"}]}, "blocks\\[0\\] has kind 'poem'"),
+                        ({"agreements": [{"name": "x"}]}, "agreements\\[0\\] lacks 'title'"),
+                        ({"table2": [{"column": "c", "rows": {"file": "errors"}, "value": 1}]},
+                         "table2\\[0\\].value must be text"),
+                        ({"name": "other"}, "the report spec of 'other' lies in the folder errors/")):
+        spec_path.write_text(json.dumps({**good, **change}))
+        with pytest.raises(DataError, match=re.escape(str(spec_path)) + ".*" + why):
+            build_report(root)
     assert not (root / "report.html").exists()
 
 

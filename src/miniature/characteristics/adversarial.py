@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from miniature import reportspec as rs
 from miniature.agreement import pairwise_sets
 from miniature.attack_words import Prepared
 from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, usable
 from miniature.candidates import prepare
-from miniature.characteristics.base import Characteristic, Note, register
+from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import attack_examples, classifier_weights, is_given, study_models
 from miniature.config import StudyConfig
 from miniature.data.text import TextDataset, load_text_dataset
@@ -120,7 +121,37 @@ class AdversarialResult:
         for (name, results), stem in zip(self.targets, file_stems([n for n, _ in self.targets])):
             lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
             paths[f"examples_{name}"] = atomic_write_text(out / "adversarial_examples" / f"{stem}.jsonl", lines)
+        paths["report"] = report_spec().write(out)
         return paths
+
+
+def report_spec() -> rs.ReportSpec:
+    """What the report shows of the attack: Table 3 (also exported as table3.*), the outcomes, who
+    falls together, the accuracy per model and the large model's accuracy drop."""
+    table3, metrics, pairs = rs.Rows("adversarial"), rs.Rows("adversarial_metrics"), rs.Rows("adversarial_agreement")
+    return rs.ReportSpec(
+        Adversarial.name, Adversarial.heading, Adversarial.description, rank=rank(Adversarial.name),
+        files=(rs.ResultFile("adversarial", ("attack_model", "target_model"),
+                             ("original_accuracy", "after_attack_accuracy")),
+               rs.ResultFile("adversarial_metrics", ("target_model",)),
+               rs.ResultFile("adversarial_agreement", ("model_i", "model_j"), ("jaccard",))),
+        models=(table3, pairs),
+        blocks=(rs.Table("Table 3: accuracy before and after BERT-Attack", table3, tuple(TABLE3_COLUMNS)),
+                rs.Table("Outcomes and cost of the attack", metrics,
+                         ("target_model", "n", "skipped", "failed", "succeeded", "over_budget", "success_rate",
+                          "mean_perturbed", "mean_queries"))),
+        agreements=(rs.Agreement("adversarial", "Adversarial: Jaccard of successfully attacked sets",
+                                 "Adversarial: attacked examples", pairs, "jaccard", corrected="corrected_jaccard"),),
+        per_model=(rs.ModelColumns(table3, "target_model", {"original_accuracy": "original_accuracy",
+                                                            "after_attack_accuracy": "after_attack_accuracy"}),),
+        bars=(rs.Bars("models_attack.png", {"original_accuracy": "before attack",
+                                            "after_attack_accuracy": "after attack"},
+                      "Accuracy under BERT-Attack", "accuracy",
+                      "Accuracy before and after BERT-Attack, per target model."),),
+        cards=(rs.Card("Adversarial: accuracy drop", table3, "target_model", "percent_change", unit="%",
+                       note="accuracy lost by {reference} to the attack",
+                       others="compressed models lose {mean} on average"),),
+        exports=(rs.Export("table3", table3, tuple(TABLE3_COLUMNS)),))
 
 
 def compare_attacks(results: Mapping[str, Sequence[AttackResult]], attack_model: str) -> AdversarialResult:
@@ -304,6 +335,7 @@ class Adversarial(Characteristic):
     with BERT-Attack (Table 3), and the pairwise agreement of the sets of texts each one falls on."""
 
     name = "adversarial"
+    heading = "Adversarial vulnerability"
     title = "adversarial vulnerability: fine-tune on reviews, BERT-Attack every model"
     description = ("adversarial vulnerability: accuracy of every model fine-tuned on IMDB before and after "
                    "BERT-Attack (Table 3), and the Jaccard of the sets of reviews each one falls on")

@@ -16,6 +16,7 @@ class Characteristic:
 
     Attributes:
         name: its registry name, the config's and the CLI's.
+        heading: its section's title in the report ("Prediction errors").
         title: the stage line `miniature run` prints.
         description: one line for `miniature list characteristics` and the report.
         sections: the config sections its comparison depends on (besides the models).
@@ -24,6 +25,7 @@ class Characteristic:
     """
 
     name: ClassVar[str]
+    heading: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
     sections: ClassVar[tuple[str, ...]]
@@ -42,6 +44,11 @@ class Characteristic:
 
 
 CHARACTERISTICS: Registry[Characteristic] = Registry("characteristic")
+
+
+def rank(name: str) -> int:
+    """A registered characteristic's place in the registry (the report's order without a study record)."""
+    return list(CHARACTERISTICS).index(name) if name in CHARACTERISTICS else len(list(CHARACTERISTICS))
 
 
 def register(cls: type[Characteristic]) -> type[Characteristic]:

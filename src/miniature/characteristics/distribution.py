@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from miniature import reportspec as rs
 from miniature.agreement import pair_order, set_pair
-from miniature.characteristics.base import Characteristic, Note, register
+from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.characteristics.representation import cached_embeddings, load_embeddings
 from miniature.checkpoints import qa_train_data, qa_weights, study_models
 from miniature.config import DistributionConfig, StudyConfig
@@ -181,7 +182,36 @@ class DistributionResult:
         paths["ood_sets"] = atomic_write_json(Path(out_dir) / "ood_sets.json", {
             "meta": meta, "n_test": len(self.test_ids),
             "sets": {m.name: {str(k): self.ood_ids(m.name, k) for k in self.ks} for m in self.models}})
+        paths["report"] = report_spec(self.table_k, self.tpr).write(out_dir)
         return paths
+
+
+def report_spec(table_k: int, tpr: float) -> rs.ReportSpec:
+    """What the report shows of the distribution: the OOD sets' agreement and the detectors at K =
+    table_k, the agreement matrix, Table 2's column, AUROC per model and Figure 1's panel."""
+    pairs, sweep = rs.Rows("distribution"), rs.Rows("distribution_sweep")
+    detectors = rs.Rows("distribution_detectors", where={"k": table_k})
+    return rs.ReportSpec(
+        Distribution.name, Distribution.heading, Distribution.description, rank=rank(Distribution.name),
+        files=(rs.ResultFile("distribution", ("model_i", "model_j"), ("jaccard",)),
+               rs.ResultFile("distribution_detectors", ("model",), ("k", "auroc", "share_flagged")),
+               rs.ResultFile("distribution_sweep", ("model_i", "model_j"), ("k", "mean"))),
+        models=(pairs, rs.Rows("distribution_detectors"), sweep),
+        blocks=(rs.Table(f"Agreement of OOD sets (Deep kNN, K = {table_k}, threshold keeping {tpr:.0%} of "
+                         "in-distribution points)", pairs,
+                         ("model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard",
+                          "corrected_jaccard", "flagged_i", "flagged_j", "intersection", "union"), shade=("jaccard",)),
+                rs.Table(f"Detectors at K = {table_k} (OOD is the positive class)", detectors,
+                         ("model", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr"))),
+        agreements=(rs.Agreement("distribution", "Data distribution: Jaccard of OOD sets", "Data distribution", pairs,
+                                 "jaccard", corrected="corrected_jaccard"),),
+        table2=(rs.PairColumn("distribution", pairs, "jaccard"),),
+        table2_corrected=(rs.PairColumn("distribution", pairs, "corrected_jaccard"),),
+        per_model=(rs.ModelColumns(detectors, "model", {"ood_auroc": "auroc", "share_flagged": "share_flagged"}),),
+        bars=(rs.Bars("models_ood_auroc.png", {"ood_auroc": "AUROC"}, "OOD detection (Deep kNN)", "AUROC",
+                      "How well each model's Deep kNN detector separates OOD from in-distribution points.",
+                      reference=(0.5, "chance")),),
+        panels=(rs.Panel("Data distribution (OOD sets)", sweep, "Jaccard of OOD sets"),))
 
 
 def check_features(features: Mapping[str, Features], ks: Sequence[int],
@@ -310,6 +340,7 @@ class Distribution(Characteristic):
     threshold: a TPR on dev) on the OOD test set, and the pairwise agreement of what they flag."""
 
     name = "distribution"
+    heading = "Data distribution"
     title = "data distribution: Deep kNN OOD detection on the test set, compare OOD sets"
     description = ("data distribution: Jaccard of the sets of test points (NewsQA) each fine-tuned model's Deep "
                    "kNN detector calls out of distribution, swept over K")

@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from miniature import reportspec as rs
 from miniature.agreement import SetPair, pairwise_sets
-from miniature.characteristics.base import Characteristic, Note, register
+from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import qa_train_data, qa_weights, study_models
 from miniature.config import StudyConfig
 from miniature.data.squad import QADataset, load_qa_dataset
@@ -136,7 +137,32 @@ class ErrorsResult:
             {"name": s.name, "errors": len(s.ids), "n_questions": s.n_questions, "source": s.source}
             for s in self.sets
         ]
-        return write_table(out, "errors", self.rows(), meta, COLUMNS, extra={"sets": sets_info})
+        paths = write_table(out, "errors", self.rows(), meta, COLUMNS, extra={"sets": sets_info})
+        paths["report"] = report_spec().write(out)
+        return paths
+
+
+def report_spec() -> rs.ReportSpec:
+    """What the report shows of the errors (the scores table is there where a study scored its models)."""
+    pairs, sets, scores = rs.Rows("errors"), rs.Rows("errors", under="sets"), rs.Rows("scores")
+    return rs.ReportSpec(
+        Errors.name, Errors.heading, Errors.description, rank=rank(Errors.name),
+        files=(rs.ResultFile("errors", ("model_i", "model_j"), ("jaccard",)),
+               rs.ResultFile("scores", ("model",), ("exact", "f1"))),
+        models=(sets, pairs, scores),
+        blocks=(rs.Table("Agreement of error sets", pairs, ("model_i", "model_j", "jaccard", "jaccard_ci_low",
+                 "jaccard_ci_high", "chance_jaccard", "corrected_jaccard", "size_i", "size_j", "intersection",
+                 "relation"), shade=("jaccard",)),
+                rs.Table("Error sets", sets, ("name", "errors", "n_questions")),
+                rs.Table("SQuAD 2.0 scores (official script: exact match and F1, %)", scores, tuple(SCORE_COLUMNS),
+                         digits=2)),
+        agreements=(rs.Agreement("errors", "Prediction errors: Jaccard of error sets", "Prediction errors", pairs,
+                                 "jaccard", corrected="corrected_jaccard"),),
+        table2=(rs.PairColumn("prediction_errors", pairs, "jaccard"),),
+        table2_corrected=(rs.PairColumn("prediction_errors", pairs, "corrected_jaccard"),),
+        per_model=(rs.ModelColumns(scores, "model", {"exact": "exact", "f1": "f1"}),),
+        bars=(rs.Bars("models_scores.png", {"exact": "exact match", "f1": "F1"}, "SQuAD 2.0 scores", "score (%)",
+                      "SQuAD 2.0 exact match and F1 of every model.", ylim=(0, 105), digits=1),))
 
 
 def question_count(sets: Sequence[ErrorSet], gold: QADataset | None = None, n_questions: int | None = None
@@ -236,6 +262,7 @@ class Errors(Characteristic):
     the official SQuAD v2 rules, and the pairwise agreement of the sets of questions it gets wrong."""
 
     name = "errors"
+    heading = "Prediction errors"
     title = "prediction errors: fine-tune for QA, predict dev, compare error sets"
     description = "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong"
     sections = ("data", "qa")

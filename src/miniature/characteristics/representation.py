@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from miniature import reportspec as rs
 from miniature.agreement import (
     chance_knn_jaccard,
     corrected_jaccard,
@@ -18,7 +19,7 @@ from miniature.agreement import (
     mean_var,
     pair_order,
 )
-from miniature.characteristics.base import Characteristic, Note, register
+from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, pretrained_weights, qa_train_data, qa_weights, study_models
 from miniature.config import QAConfig, RepresentationConfig, StudyConfig
 from miniature.data.squad import QADataset, load_qa_dataset
@@ -151,7 +152,32 @@ class RepresentationResult:
         panels = {PHASE_TITLES.get(p, p): [r for r in self.sweep if r["phase"] == p] for p in self.phases}
         paths["figure"] = plot_k_sweep(Path(out_dir) / "representation_k_sweep.png", panels, self.names[0],
                                        "mean Jaccard of K-NN sets")
+        paths["report"] = report_spec(self.table_k).write(out_dir)
         return paths
+
+
+def report_spec(table_k: int) -> rs.ReportSpec:
+    """What the report shows of the representation: the K = table_k table, an agreement matrix per
+    phase, Table 2's columns and Figure 1's panels."""
+    pairs, sweep = rs.Rows("representation"), rs.Rows("representation_sweep")
+    phases = (("before", "before fine-tuning"), ("after", "after fine-tuning"))
+    cols = ("model_i", "model_j", "before_mean", "before_variance", "after_mean", "after_variance", "before_ci95",
+            "after_ci95", "chance", "before_corrected", "after_corrected")
+    return rs.ReportSpec(
+        Representation.name, Representation.heading, Representation.description, rank=rank(Representation.name),
+        files=(rs.ResultFile("representation", ("model_i", "model_j")),
+               rs.ResultFile("representation_sweep", ("phase", "model_i", "model_j"), ("k", "mean"))),
+        models=(pairs, sweep),
+        blocks=(rs.Table(f"Mean and variance over points of the K-NN Jaccard, K = {table_k}", pairs, cols,
+                         shade=("before_mean", "after_mean")),),
+        agreements=tuple(rs.Agreement(f"representation_{p}", f"Representation {title}: mean K-NN Jaccard",
+                                      f"Representation ({title})", pairs, f"{p}_mean", corrected=f"{p}_corrected")
+                         for p, title in phases),
+        table2=tuple(rs.PairColumn(f"representation_{p}_{stat}", pairs, f"{p}_{stat}", shade=stat == "mean")
+                     for p, _ in phases for stat in ("mean", "variance")),
+        table2_corrected=tuple(rs.PairColumn(f"representation_{p}", pairs, f"{p}_corrected") for p, _ in phases),
+        panels=tuple(rs.Panel(f"Representation {title}", rs.Rows("representation_sweep", where={"phase": p}),
+                              "mean Jaccard of K-NN sets") for p, title in phases))
 
 
 def sweep_rows(phase: str, neighbours: Mapping[str, np.ndarray], ks: Sequence[int]) -> list[dict]:
@@ -264,6 +290,7 @@ class Representation(Characteristic):
     fine-tuning, and the per-point agreement of their K nearest neighbours, swept over K."""
 
     name = "representation"
+    heading = "Data representation"
     title = "data representation: embed dev before and after fine-tuning, compare K-NN sets"
     description = ("data representation: per-point Jaccard of the K-nearest-neighbour sets of models' CLS "
                    "embeddings, before and after fine-tuning, swept over K")

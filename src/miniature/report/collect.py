@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from miniature.exceptions import DataError
 from miniature.files import check_input_dir, read_json_file
-
-CHARACTERISTIC_ORDER = ("errors", "representation", "distribution", "adversarial")
-
-# folder -> file stem -> (key columns that must be strings, number columns that must be numbers or null)
-SCHEMA: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "errors": {
-        "errors": (("model_i", "model_j"), ("jaccard",)),
-        "scores": (("model",), ("exact", "f1")),
-    },
-    "representation": {
-        "representation": (("model_i", "model_j"), ()),
-        "representation_sweep": (("phase", "model_i", "model_j"), ("k", "mean")),
-    },
-    "distribution": {
-        "distribution": (("model_i", "model_j"), ("jaccard",)),
-        "distribution_detectors": (("model",), ("k", "auroc", "share_flagged")),
-        "distribution_sweep": (("model_i", "model_j"), ("k", "mean")),
-    },
-    "adversarial": {
-        "adversarial": (("attack_model", "target_model"), ("original_accuracy", "after_attack_accuracy")),
-        "adversarial_metrics": (("target_model",), ()),
-        "adversarial_agreement": (("model_i", "model_j"), ("jaccard",)),
-    },
-}
+from miniature.reportspec import MODEL_COLUMNS, SPEC_FILE, ReportSpec, Rows, read_spec
 
 
 @dataclass(frozen=True)
@@ -48,23 +25,39 @@ class Table:
 
 @dataclass(frozen=True)
 class RunResults:
-    """Every characteristic table found in a run folder, and the study's own record if written."""
+    """Every characteristic's report spec and result tables found in a run folder, and the study's
+    own record if written."""
 
     root: Path
     tables: dict[str, dict[str, Table]]  # characteristic -> file stem -> table (present ones only)
+    specs: dict[str, ReportSpec]  # characteristic -> what the report shows of it, in report order
     study: dict | None = None  # study.json, if the run wrote one
-    missing: tuple[str, ...] = field(default=())  # characteristics with no results
+    missing: tuple[str, ...] = field(default=())  # characteristics the study ran that have no results
 
     @property
     def present(self) -> tuple[str, ...]:
-        return tuple(c for c in CHARACTERISTIC_ORDER if self.tables.get(c))
+        return tuple(c for c in self.specs if self.tables.get(c))
 
     def table(self, characteristic: str, stem: str) -> Table | None:
         return self.tables.get(characteristic, {}).get(stem)
 
-    def rows(self, characteristic: str, stem: str) -> tuple[dict, ...]:
-        t = self.table(characteristic, stem)
-        return t.rows if t else ()
+    def rows(self, characteristic: str, where: Rows) -> tuple[dict, ...]:
+        """The rows a spec's `Rows` names: a file's rows (or the list under one of its fields),
+        filtered by `where`."""
+        t = self.table(characteristic, where.file)
+        if t is None:
+            return ()
+        rows = t.rows if where.under is None else tuple(r for r in t.extra.get(where.under) or []
+                                                         if isinstance(r, dict))
+        return tuple(r for r in rows if all(r.get(c) == v for c, v in where.where.items()))
+
+    def title(self, characteristic: str) -> str:
+        """Its title: from its spec, else as the study recorded it, else its name."""
+        if characteristic in self.specs:
+            return self.specs[characteristic].title
+        titles = (self.study or {}).get("titles")
+        title = titles.get(characteristic) if isinstance(titles, dict) else None
+        return title if isinstance(title, str) else characteristic
 
 
 def _is_number(v: Any) -> bool:
@@ -104,7 +97,8 @@ def read_study(root: Path) -> dict | None:
 
 
 def collect(run_dir: str | Path) -> RunResults:
-    """Every characteristic result file under `run_dir`; absent files are skipped.
+    """Every characteristic's results under `run_dir`: the folders holding a report spec
+    (report.json) and the result files it names; absent files are skipped.
 
     Raises:
         DataError: `run_dir` is not a folder, holds no characteristic results, or a file is malformed.
@@ -113,53 +107,45 @@ def collect(run_dir: str | Path) -> RunResults:
     study = read_study(root)
     # a study's record names what it ran: results an earlier study left in the folder stay out
     chosen = (study or {}).get("characteristics")
-    wanted = set(chosen) if isinstance(chosen, list) else set(SCHEMA)
+    if isinstance(chosen, list):
+        names = [c for c in chosen if isinstance(c, str)]
+    else:
+        names = sorted(p.parent.name for p in root.glob(f"*/{SPEC_FILE}"))
+    specs: dict[str, ReportSpec] = {}
+    for name in names:
+        path = root / name / SPEC_FILE
+        if path.is_file():
+            spec = read_spec(read_json_file(path), path)
+            if spec.name != name:
+                raise DataError(f"{path}: the report spec of {spec.name!r} lies in the folder {name}/; move it back "
+                                "or rerun the characteristic")
+            specs[name] = spec
+    if not isinstance(chosen, list):
+        specs = dict(sorted(specs.items(), key=lambda item: (item[1].rank, item[0])))
     tables: dict[str, dict[str, Table]] = {}
-    for char, files in SCHEMA.items():
-        if char not in wanted:
-            continue
+    for char, spec in specs.items():
         found = {}
-        for stem, (keys, numbers) in files.items():
-            path = root / char / f"{stem}.json"
+        for f in spec.files:
+            path = root / char / f"{f.stem}.json"
             if path.is_file():
-                found[stem] = parse_table(path, read_json_file(path), keys, numbers)
+                found[f.stem] = parse_table(path, read_json_file(path), f.keys, f.numbers)
         if found:
             tables[char] = found
     if not tables:
         raise DataError(f"{root} holds no characteristic results; run `miniature run CONFIG` first")
-    missing = tuple(c for c in CHARACTERISTIC_ORDER if c not in tables)
-    return RunResults(root, tables, study, missing)
-
-
-def _names_in(rows: Iterable[dict], columns: Sequence[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for r in rows:
-        for c in columns:
-            if isinstance(r.get(c), str):
-                seen.setdefault(r[c], None)
-    return list(seen)
+    missing = tuple(c for c in names if c not in tables)
+    return RunResults(root, tables, {c: s for c, s in specs.items() if c in tables}, study, missing)
 
 
 def characteristic_models(res: RunResults, characteristic: str) -> list[str]:
     """The models a characteristic compared, in its tables' order (pairs in combinations order)."""
-    cols = {"errors": ("errors", ("model_i", "model_j")), "representation": ("representation", ("model_i", "model_j")),
-            "distribution": ("distribution", ("model_i", "model_j")),
-            "adversarial": ("adversarial", ("target_model",))}
-    stem, columns = cols[characteristic]
-    names = _names_in(res.rows(characteristic, stem), columns)
-    if characteristic == "errors":
-        sets = res.table("errors", "errors")
-        named = [s.get("name") for s in (sets.extra.get("sets") or [])] if sets else []
-        names = [n for n in named if isinstance(n, str)] + names
-        names += _names_in(res.rows("errors", "scores"), ("model",))
-    elif characteristic == "representation":
-        names += _names_in(res.rows("representation", "representation_sweep"), ("model_i", "model_j"))
-    elif characteristic == "distribution":
-        names += _names_in(res.rows("distribution", "distribution_detectors"), ("model",))
-        names += _names_in(res.rows("distribution", "distribution_sweep"), ("model_i", "model_j"))
-    elif characteristic == "adversarial":
-        names += _names_in(res.rows("adversarial", "adversarial_agreement"), ("model_i", "model_j"))
-    return list(dict.fromkeys(names))
+    names: dict[str, None] = {}
+    for where in res.specs[characteristic].models:
+        for r in res.rows(characteristic, where):
+            for c in MODEL_COLUMNS:
+                if isinstance(r.get(c), str):
+                    names.setdefault(r[c], None)
+    return list(names)
 
 
 def study_models(res: RunResults) -> list[Mapping[str, Any]]:

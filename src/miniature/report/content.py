@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from miniature.report.assemble import (
-    AGREEMENT_TITLES,
-    MODEL_COLUMNS,
-    TABLE2_COLUMNS,
-    TABLE2_CORRECTED_COLUMNS,
-    TABLE3_COLUMNS,
-    Agreement,
-    corrected_with,
-    table_k,
-)
+from miniature.report.assemble import Agreement, corrected_with, table2_columns
 from miniature.report.collect import RunResults, study_models
 from miniature.report.document import (
     Block,
+    Cards,
     Document,
     Figure,
     KeyValues,
     Paragraph,
     Section,
-    describe,
     dict_items,
     model_records,
     reference_cards,
     table,
 )
+from miniature.reportspec import Figure as FigureSpec
+from miniature.reportspec import Table as TableSpec
+from miniature.reportspec import Text as TextSpec
 from miniature.tables import CARD_COLUMNS
 
-TITLES = {"errors": "Prediction errors", "representation": "Data representation",
-          "distribution": "Data distribution", "adversarial": "Adversarial vulnerability"}
-SHORT = {"errors": "Prediction errors", "representation_before": "Representation (before fine-tuning)",
-         "representation_after": "Representation (after fine-tuning)", "distribution": "Data distribution",
-         "adversarial": "Adversarial: attacked examples"}
 
-
-def lead(models: Sequence[str], present: Sequence[str]) -> str:
+def lead(models: Sequence[str], titles: Sequence[str]) -> str:
     large, small = models[0], list(models[1:])
-    compared = ", ".join(TITLES[c].lower() for c in present)
+    compared = ", ".join(t.lower() for t in titles)
     return (f"Does a compressed model behave like a miniature version of the large one? This report compares "
             f"{large} with {len(small)} compressed model(s) ({', '.join(small) or 'none'}) on {compared}. "
             "Each characteristic is an agreement between two models, a Jaccard coefficient: 1 when they behave "
@@ -57,72 +46,55 @@ def present(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
     return [c for c in columns if any(r.get(c) is not None for r in rows)]
 
 
+def figure_name(characteristic: str, name: str) -> str:
+    """The report's file name of a figure a characteristic drew in its own folder."""
+    return f"{characteristic}_{name}"
+
+
+def section(res: RunResults, characteristic: str, figures: Mapping[str, str],
+            matrices: Mapping[str, Agreement]) -> list[Block]:
+    """A characteristic's section: its description, the blocks its spec lists, its heat maps and bar figures."""
+    spec = res.specs[characteristic]
+    text = spec.description
+    blocks: list[Block] = [Paragraph(text[:1].upper() + text[1:] + ".")]
+    for b in spec.blocks:
+        if isinstance(b, TextSpec):
+            blocks.append(Paragraph(b.text))
+        elif isinstance(b, TableSpec):
+            rows = res.rows(characteristic, b.rows)
+            if rows:
+                blocks.append(table(b.title, rows, present(rows, b.columns), b.digits, b.shade))
+        elif isinstance(b, FigureSpec):
+            blocks += _figure(figures, figure_name(characteristic, b.name))
+    for a in spec.agreements:
+        if a.name in matrices:
+            blocks += _figure(figures, f"heatmap_{a.name}.png")
+    for bars in spec.bars:
+        blocks += _figure(figures, bars.name)
+    return blocks
+
+
 def _figure(figures: Mapping[str, str], name: str, wide: bool = False) -> list[Block]:
     return [Figure(name, figures[name], wide)] if name in figures else []
 
 
-def _heatmaps(figures: Mapping[str, str], names: Sequence[str]) -> list[Block]:
-    return [b for n in names for b in _figure(figures, f"heatmap_{n}.png")]
-
-
-def errors_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe(res.study, "errors"))]
-    t = res.table("errors", "errors")
-    if t:
-        blocks.append(table("Agreement of error sets", t.rows, present(t.rows, [
-            "model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard", "corrected_jaccard",
-            "size_i", "size_j", "intersection", "relation"]), shade=["jaccard"]))
-        sets = [s for s in t.extra.get("sets") or [] if isinstance(s, dict)]
-        if sets:
-            blocks.append(table("Error sets", sets, ["name", "errors", "n_questions"]))
-    scores = res.rows("errors", "scores")
-    if scores:
-        cols = [c for c in ("model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total")
-                if any(c in r for r in scores)]
-        blocks.append(table("SQuAD 2.0 scores (official script: exact match and F1, %)", scores, cols, digits=2))
-    return blocks + _heatmaps(figures, ["errors"]) + _figure(figures, "models_scores.png")
-
-
-def representation_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe(res.study, "representation"))]
-    t = res.table("representation", "representation")
-    if t:
-        cols = present(t.rows, ["model_i", "model_j", "before_mean", "before_variance", "after_mean", "after_variance",
-                                "before_ci95", "after_ci95", "chance", "before_corrected", "after_corrected"])
-        blocks.append(table(f"Mean and variance over points of the K-NN Jaccard, K = {table_k(res, 'representation')}",
-                            t.rows, cols, shade=["before_mean", "after_mean"]))
-    return blocks + _heatmaps(figures, ["representation_before", "representation_after"])
-
-
-def distribution_section(res: RunResults, figures: Mapping[str, str]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe(res.study, "distribution"))]
-    k = table_k(res, "distribution")
-    t = res.table("distribution", "distribution")
-    if t:
-        tpr = t.extra.get("tpr")
-        rule = f", threshold keeping {tpr:.0%} of in-distribution points" if isinstance(tpr, float) else ""
-        blocks.append(table(f"Agreement of OOD sets (Deep kNN, K = {k}{rule})", t.rows,
-                            present(t.rows, ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high",
-                                             "chance_jaccard", "corrected_jaccard", "flagged_i", "flagged_j",
-                                             "intersection", "union"]),
-                            shade=["jaccard"]))
-    det = [r for r in res.rows("distribution", "distribution_detectors") if r.get("k") == k]
-    if det:
-        blocks.append(table(f"Detectors at K = {k} (OOD is the positive class)", det,
-                            ["model", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr"]))
-    return blocks + _heatmaps(figures, ["distribution"]) + _figure(figures, "models_ood_auroc.png")
-
-
-def adversarial_section(res: RunResults, figures: Mapping[str, str], table3: Sequence[dict]) -> list[Block]:
-    blocks: list[Block] = [Paragraph(describe(res.study, "adversarial"))]
-    if table3:
-        blocks.append(table("Table 3: accuracy before and after BERT-Attack", table3, TABLE3_COLUMNS))
-    metrics = res.rows("adversarial", "adversarial_metrics")
-    if metrics:
-        cols = [c for c in ("target_model", "n", "skipped", "failed", "succeeded", "over_budget", "success_rate",
-                            "mean_perturbed", "mean_queries") if any(c in r for r in metrics)]
-        blocks.append(table("Outcomes and cost of the attack", metrics, cols))
-    return blocks + _heatmaps(figures, ["adversarial"]) + _figure(figures, "models_attack.png")
+def value_cards(res: RunResults, reference: str) -> list[tuple[str, str, str]]:
+    """The overview's cards of one value per model (the attack's accuracy drop): the reference's
+    value beside the others' mean."""
+    items = []
+    for c in res.present:
+        for card in res.specs[c].cards:
+            values = {r.get(card.key): r.get(card.value) for r in res.rows(c, card.rows)}
+            mine = values.get(reference)
+            if not isinstance(mine, (int, float)) or math.isnan(mine):
+                continue
+            others = [v for m, v in values.items() if m != reference and isinstance(v, (int, float))
+                      and not math.isnan(v)]
+            note = card.note.format(reference=reference)
+            if others and card.others:
+                note += "; " + card.others.format(mean=f"{sum(others) / len(others):.1f}{card.unit}")
+            items.append((card.label, f"{mine:.1f}{card.unit}", note))
+    return items
 
 
 def fingerprints(res: RunResults, meta: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -160,52 +132,51 @@ def provenance(res: RunResults, meta: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
-def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], table3: Sequence[dict],
-            per_model: Sequence[dict], matrices: Mapping[str, Agreement], figures: Mapping[str, str],
+def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], per_model: Sequence[dict],
+            per_model_columns: Sequence[str], matrices: Mapping[str, Agreement], figures: Mapping[str, str],
             meta: Mapping[str, Any], card: Sequence[dict] = (), table2_corrected: Sequence[dict] = ()) -> Document:
     """The whole report. `figures`: file name -> caption of every figure written (absent ones are left out)."""
-    overview: list[Block] = [reference_cards(models[0], dict(matrices), SHORT, table3, corrected_with(res, models[0]))]
+    cards = reference_cards(models[0], dict(matrices), corrected_with(res, models[0]))
+    overview: list[Block] = [Cards(cards.items + tuple(value_cards(res, models[0])))]
     if res.missing:
         overview.append(Paragraph(
-            f"Not in this run: {', '.join(TITLES[c].lower() for c in res.missing)} (no results under "
+            f"Not in this run: {', '.join(res.title(c).lower() for c in res.missing)} (no results under "
             f"{', '.join(c + '/' for c in res.missing)}); their columns are empty and their sections left out.",
             note=True))
     if table2:
-        overview.append(table("Table 2: agreement of every pair of models (Jaccard)", table2, TABLE2_COLUMNS,
-                              shade=["prediction_errors", "representation_before_mean", "representation_after_mean",
-                                     "distribution"]))
+        cols = table2_columns(res)
+        shade = [col.column for c in res.present for col in res.specs[c].table2 if col.shade]
+        overview.append(table("Table 2: agreement of every pair of models (Jaccard)", table2, cols, shade=shade))
     if table2_corrected:
+        cols = table2_columns(res, corrected=True)
         overview.append(table("Table 2 corrected for chance: (J - chance) / (1 - chance), 0 where two models agree "
-                              "no more than sets of their sizes drawn at random", table2_corrected,
-                              TABLE2_CORRECTED_COLUMNS, shade=TABLE2_CORRECTED_COLUMNS[2:]))
+                              "no more than sets of their sizes drawn at random", table2_corrected, cols,
+                              shade=cols[2:]))
     overview += _figure(figures, "figure1.png", wide=True)
     sections = [Section("overview", "Overview", tuple(overview))]
-    parts = {"errors": lambda: errors_section(res, figures),
-             "representation": lambda: representation_section(res, figures),
-             "distribution": lambda: distribution_section(res, figures),
-             "adversarial": lambda: adversarial_section(res, figures, table3)}
     for c in res.present:
-        sections.append(Section(c, TITLES[c], tuple(parts[c]())))
+        sections.append(Section(c, res.title(c), tuple(section(res, c, figures, matrices))))
     card_blocks = (table("Table 1: the models (size on disk of the checkpoint the study used; latency per "
                          "example at batch 1 on this machine; speed-up against the first model)", card,
                          CARD_COLUMNS, digits=3),) if card else ()
     sections.append(Section("models", "Per model", (*card_blocks,
-                                                    table("Every model on its own", per_model, MODEL_COLUMNS))))
+                                                    table("Every model on its own", per_model, per_model_columns))))
     sections.append(Section("provenance", "Provenance", tuple(provenance(res, meta))))
     title = f"Are compressed models miniatures of {models[0]}?"
-    return Document(title, lead(models, res.present), tuple(sections))
+    return Document(title, lead(models, [res.title(c) for c in res.present]), tuple(sections))
 
 
-def figure_captions(reference: str, panels: Sequence[str], matrices: Mapping[str, Agreement]) -> dict[str, str]:
+def figure_captions(res: RunResults, reference: str, panels: Sequence[str],
+                    matrices: Mapping[str, Agreement]) -> dict[str, str]:
     """Captions of every figure the report may show, by file name; `panels`: Figure 1's panel titles."""
     lettered = "; ".join(f"({chr(ord('a') + n)}) {t[:1].lower() + t[1:]}" for n, t in enumerate(panels))
-    caps = {
-        "figure1.png": f"Figure 1: agreement of every model with {reference} against K: {lettered}.",
-        "models_scores.png": "SQuAD 2.0 exact match and F1 of every model.",
-        "models_ood_auroc.png": "How well each model's Deep kNN detector separates OOD from in-distribution points.",
-        "models_attack.png": "Accuracy before and after BERT-Attack, per target model.",
-    }
-    for name in matrices:
-        caps[f"heatmap_{name}.png"] = f"{AGREEMENT_TITLES[name]}, every pair of models."
+    caps = {"figure1.png": f"Figure 1: agreement of every model with {reference} against K: {lettered}."}
+    for c in res.present:
+        for bars in res.specs[c].bars:
+            caps[bars.name] = bars.caption
+        for b in res.specs[c].blocks:
+            if isinstance(b, FigureSpec):
+                caps[figure_name(c, b.name)] = b.caption
+    for name, agr in matrices.items():
+        caps[f"heatmap_{name}.png"] = f"{agr.spec.title}, every pair of models."
     return caps
-

@@ -74,26 +74,16 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def describe(study: Mapping[str, Any] | None, characteristic: str) -> str:
-    """A characteristic's one-line description, as the study recorded it from the plug-in
-    (study.json), capitalised as a sentence; its name where the run folder has no record."""
-    descriptions = (study or {}).get("descriptions")
-    text = descriptions.get(characteristic) if isinstance(descriptions, Mapping) else None
-    text = text if isinstance(text, str) and text else characteristic
-    return text[:1].upper() + text[1:] + "."
-
-
 def table(caption: str, rows: Sequence[dict], columns: Sequence[str] | None = None, digits: int = 4,
           shade: Sequence[str] = ()) -> TableBlock:
     cols = tuple(columns or (rows[0].keys() if rows else ()))
     return TableBlock(caption, cols, tuple(rows), digits, tuple(shade))
 
 
-def reference_cards(large: str, matrices: dict[str, Any], titles: dict[str, str],
-                    table3: Sequence[dict], corrected: Mapping[str, Sequence[float]] | None = None) -> Cards:
-    """Per agreement: the mean (and range) of the large model's agreement with the compressed ones,
-    and the mean corrected for chance where known; for the attack: how much accuracy the large
-    model loses against the compressed ones' mean."""
+def reference_cards(large: str, matrices: Mapping[str, Any],
+                    corrected: Mapping[str, Sequence[float]] | None = None) -> Cards:
+    """Per agreement matrix (an `assemble.Agreement`): the mean (and range) of the large model's
+    agreement with the compressed ones, and the mean corrected for chance where known."""
     items = []
     for name, agr in matrices.items():
         if large not in agr.models:
@@ -104,15 +94,8 @@ def reference_cards(large: str, matrices: dict[str, Any], titles: dict[str, str]
             spread = f"range {min(vals):.3f}–{max(vals):.3f} over {len(vals)} model(s)" if min(vals) < max(vals) else ""
             fixed = (corrected or {}).get(name)
             chance = f"; {sum(fixed) / len(fixed):.3f} corrected for chance" if fixed else ""
-            items.append((titles.get(name, name), f"{sum(vals) / len(vals):.3f}",
-                          f"mean Jaccard with {large}{chance}" + (f"; {spread}" if spread else "")))
-    drops = {r["target_model"]: r.get("percent_change") for r in table3}
-    if drops.get(large) is not None:
-        others = [v for m, v in drops.items() if m != large and v is not None and not math.isnan(v)]
-        note = f"accuracy lost by {large} to the attack"
-        if others:
-            note += f"; compressed models lose {sum(others) / len(others):.1f}% on average"
-        items.append(("Adversarial: accuracy drop", f"{drops[large]:.1f}%", note))
+            items.append((agr.spec.short, f"{sum(vals) / len(vals):.3f}",
+                          f"mean {agr.spec.measure} with {large}{chance}" + (f"; {spread}" if spread else "")))
     return Cards(tuple(items))
 
 
