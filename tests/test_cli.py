@@ -278,4 +278,4 @@ def test_a_command_failing_while_writing_leaves_its_out_folder_as_it_was(tmp_pat
     monkeypatch.undo()
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [".miniature-errors-outputs.json", "error_sets", "errors.csv",
-                                                     "errors.json", "errors.md"]
+                                                     "errors.json", "errors.md", "report.json"]
