@@ -103,10 +103,11 @@ def _section(cls: type[BaseModel], prefix: str, out: list[str], seen: set[type])
 
 
 def config_reference() -> str:
-    from miniature.config import StudyConfig
+    import miniature.characteristics  # noqa: F401 (registers the characteristics' sections)
+    from miniature.config import study_config_class
 
     out: list[str] = []
-    _section(StudyConfig, "", out, set())
+    _section(study_config_class(), "", out, set())
     return "\n".join(out)
 
 

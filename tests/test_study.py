@@ -1,4 +1,4 @@
-"""`miniature run`: all four characteristics from one config, one shared cache, resume after SIGKILL."""
+"""`miniature run`: every registered characteristic from one config, one shared cache, resume after SIGKILL."""
 
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ def test_run_writes_every_characteristic_and_the_report(finished):
     dev_after = [a for a in result.computed if a.kind == "embeddings" and "-after-" in Path(a.path).name]
     assert len(dev_after) == 2 * 3  # 2 models x (dev, bank, test)
     assert len({a.path for a in result.activity if a.kind == "embeddings"}) == 2 * 4  # + dev before
-    assert kinds.count("comparison") == 4 and kinds.count("model card") == 1
+    from miniature.characteristics import CHARACTERISTICS
+
+    assert kinds.count("comparison") == len(list(CHARACTERISTICS)) and kinds.count("model card") == 1
     # Table 1: measured on the QA checkpoints; the larger model has more parameters, speed-up 1 for itself
     card = {r["model"]: r for r in json.loads((run_dir / "models" / "model_card.json").read_text())["rows"]}
     assert card["large"]["hidden_size"] == 48 and card["small"]["hidden_size"] == 32
@@ -191,7 +193,7 @@ def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
         ({"data": {**base["data"], "dev": "squad3"}}, "unknown dataset 'squad3'"),
         ({"adversarial": {**base["adversarial"], "test": "reviews"}}, "unknown text dataset 'reviews'"),
         ({"distribution": {"k": 3}}, "characteristic 'distribution' needs an OOD test set"),
-        ({"characteristics": ["errors", "speed"]}, "config key 'characteristics.1'"),
+        ({"characteristics": ["errors", "speed"]}, "config key 'characteristics': unknown characteristic 'speed'; known: errors, "),
         ({"run_dir": str(tmp_path / "a-file" / "run")}, f"run folder {tmp_path / 'a-file' / 'run'} is not writable"),
         # compression recipes, checked against the source's architecture before anything is trained
         (derived("prune", {"sparsity": 1.0}), "model 'v': prune.sparsity must be a number in [0, 1), got 1.0"),

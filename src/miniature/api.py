@@ -16,6 +16,7 @@ from miniature.characteristics.adversarial import (
     model_attacks,
 )
 from miniature.characteristics.distribution import (
+    DistributionConfig,
     DistributionResult,
     Features,
     _compare_features,
@@ -33,19 +34,14 @@ from miniature.characteristics.errors import (
     read_predictions,
 )
 from miniature.characteristics.representation import (
+    RepresentationConfig,
     RepresentationResult,
     compare_representations,
     finish_representation,
     load_embeddings,
     model_embeddings,
 )
-from miniature.config import (
-    DistributionConfig,
-    QAConfig,
-    RepresentationConfig,
-    StudyConfig,
-    load_config,
-)
+from miniature.config import QAConfig, StudyConfig, load_config
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import is_local_source

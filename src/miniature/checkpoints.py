@@ -165,6 +165,16 @@ def qa_train_data(cfg: StudyConfig) -> QADataset | None:
     return load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs else None
 
 
+# the config sections a task's checkpoints depend on (the classification task's data is still
+# configured in the adversarial characteristic's section, its only user so far)
+TASK_SECTIONS = {"qa": ("data", "qa"), "classification": ("classification", "adversarial")}
+
+
+def task_sections(tasks: set[str]) -> set[str]:
+    """The config sections the checkpoints of `tasks` depend on."""
+    return {s for t in tasks for s in TASK_SECTIONS[t]}
+
+
 def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:
     """The classifiers' training sample (where any model needs training) and the texts attacked:
     seeded random samples; from the same file and split, the attacked texts exclude the training ones."""

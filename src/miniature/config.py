@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -32,6 +33,9 @@ KSweep = Annotated[list[int], AfterValidator(_k_sweep)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Section = _Strict  # the base of a plug-in's config section: unknown keys refused, frozen
 
 
 class DistilConfig(_Strict):
@@ -148,52 +152,6 @@ class DataConfig(_Strict):
     dev_limit: int | None = Field(None, gt=0)  # first N dev questions
 
 
-class RepresentationConfig(_Strict):
-    """Data representation: kNN agreement of every model's embeddings of the dev points."""
-
-    text: Literal["pair", "question", "context"] = "pair"  # pair: the QA model's first window
-    pooling: Literal["cls", "mean", "last"] = "cls"  # the paper's CLS; models without one (T5) use mean; last: decoders
-    layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output
-    phases: list[Literal["before", "after"]] = Field(["before", "after"], min_length=1)  # fine-tuning
-    ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)
-    table_k: int = Field(10, gt=0)  # the K of the pairwise table (the paper's Table 2: 10)
-    limit: int | None = Field(None, gt=0)  # first N dev points only (default: data.dev_limit)
-    backend: Literal["auto", "faiss", "numpy"] = "auto"  # auto: numpy (BLAS + compiled selection), identical sets
-    batch_size: int = Field(64, gt=0)  # most points in one extraction batch
-    max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
-
-    @field_validator("phases")
-    @classmethod
-    def _phases(cls, v: list[str]) -> list[str]:
-        return [p for p in ("before", "after") if p in v]
-
-
-class DistributionConfig(_Strict):
-    """Data distribution: Deep kNN OOD detection (Sun et al., 2022) on every fine-tuned model's features.
-
-    Features are the representation section's embeddings (text, pooling, layer) after QA
-    fine-tuning: the bank is the training data, validation is the dev data, both in-distribution.
-    """
-
-    test: str | None = None  # the OOD test set: a SQuAD-format .json/.jsonl or a hub id (the paper: NewsQA)
-    test_split: str = "validation"  # split of a hub test set
-    test_limit: int | None = Field(None, gt=0)  # first N test questions
-    bank_limit: int | None = Field(None, gt=0)  # first N training questions in the bank (default: data.train_limit)
-    val_limit: int | None = Field(None, gt=0)  # first N dev questions (default: representation.limit, data.dev_limit)
-    alpha: float = Field(1.0, gt=0, le=1)  # random share of the bank kept (Deep kNN's alpha)
-    seed: int = 42  # which share alpha draws, and the recall sample
-    k: int = Field(10, gt=0)  # the K of the table (the paper: 10)
-    ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 c)
-    tpr: float = Field(0.95, gt=0, lt=1)  # share of in-distribution validation points kept
-    backend: Literal["auto", "faiss", "numpy", "bf16", "torch"] = "auto"  # auto: GPU FAISS/torch, else bf16 or numpy
-    index: Literal["exact", "ivf", "hnsw"] = "exact"  # approximate indices report their recall
-    nlist: int | None = Field(None, gt=0)  # IVF cells (default 4 sqrt(bank))
-    nprobe: int = Field(16, gt=0)  # IVF cells searched per query
-    hnsw_m: int = Field(32, gt=1)  # HNSW links per node
-    ef_search: int = Field(128, gt=0)  # HNSW search breadth
-    recall_sample: int = Field(1000, gt=0)  # queries on which an approximate index's recall is measured
-
-
 class ClassificationConfig(_Strict):
     """Text-classification fine-tuning (the adversarial characteristic's targets, on IMDB)."""
 
@@ -217,38 +175,6 @@ class ClassificationConfig(_Strict):
         return {k: v for k, v in self.model_dump().items() if k not in drop}
 
 
-class AdversarialConfig(_Strict):
-    """Adversarial vulnerability: BERT-Attack (Li et al., 2020) against every model fine-tuned on `train`.
-
-    The paper's "K = 3" is ambiguous: its text says the attack "finds the top K important
-    words", while BERT-Attack's own K is the number of substitutes per word. We read it as the
-    former (`top_words: 3`, with BERT-Attack's default of 48 substitutes); `top_words: null,
-    k: 3` is the other reading.
-    """
-
-    train: str = "imdb"  # classification training data: .jsonl/.csv with text and label, `imdb` or a hub id
-    train_split: str = "train"
-    train_limit: int | None = Field(None, gt=0)  # a seeded random sample of N training texts
-    test: str = "imdb"  # the texts attacked; those whose id is in the training sample are left out
-    test_split: str = "test"
-    n_examples: int | None = Field(1000, gt=0)  # a seeded random sample of N test texts (the paper: 1,000)
-    seed: int = 42  # which texts the samples draw
-    attack_model: str = "bert-base"  # registered name, folder or hub id; the paper: BERT-base
-    candidates: Literal["mlm", "embedding"] = "mlm"  # embedding: for attack models without an MLM head
-    k: int = Field(48, gt=0)  # substitutes per word
-    top_words: int | None = Field(3, gt=0)  # attack only the N most important words (None: all)
-    budget: float = Field(0.4, gt=0, le=1)  # at most this share of a text's words changed
-    max_length: int = Field(512, gt=2)  # the attack model's window, in its tokens
-    max_unknown: float = Field(0.2, ge=0, le=1)  # most share of substitutes a target may read as unknown
-    # substitutes of a word scored per forward pass; None: all of them on GPU, 16 on CPU (where the
-    # pass is compute-bound, stopping at the first chunk with a flip saves the rest); same outcomes
-    search_batch: int | None = Field(None, gt=0)
-
-
-Characteristic = Literal["errors", "representation", "distribution", "adversarial"]
-ALL_CHARACTERISTICS: list[Characteristic] = ["errors", "representation", "distribution", "adversarial"]
-
-
 class GenerateConfig(_Strict):
     """Seeded offline data (miniature.data.generate), written into `folder` before the study reads
     anything: generated SQuAD 2.0-style train and dev questions, a news-wire OOD set and labelled
@@ -260,24 +186,83 @@ class GenerateConfig(_Strict):
     scale: float = Field(1.0, gt=0)  # every count times this (the quickstart's reduced size: 0.1)
 
 
+# What plug-ins add to the config, filled as they register (`characteristics.base.register`):
+# the characteristics' names, in registration order (the default of `characteristics`), and the
+# config section each one owns, under its name.
+CHARACTERISTIC_NAMES: list[str] = []
+SECTIONS: dict[str, type[BaseModel]] = {}
+
+
+def register_characteristic(name: str, section: type[BaseModel] | None = None) -> None:
+    """Make a characteristic known to the config: its name, and its section (`<name>:`) if it has one."""
+    if name in CHARACTERISTIC_NAMES:
+        raise ValueError(f"characteristic {name!r} is registered twice")
+    if section is not None and (name in StudyConfig.model_fields or name in SECTIONS):
+        raise ValueError(f"config section {name!r} exists already")
+    CHARACTERISTIC_NAMES.append(name)
+    if section is not None:
+        SECTIONS[name] = section
+
+
+def unregister_characteristic(name: str) -> None:
+    """Take a characteristic out again (a test's temporary plug-in)."""
+    CHARACTERISTIC_NAMES.remove(name)
+    SECTIONS.pop(name, None)
+
+
+# modules whose import registers the built-in plug-ins; third-party packages add theirs under the
+# `miniature.plugins` entry-point group
+BUILT_IN_PLUGINS = ("miniature.characteristics",)
+_loaded = False
+
+
+def load_plugins() -> None:
+    """Import the plug-ins (once), so that a config knows every characteristic and section however
+    it is loaded. By name, as plug-in discovery does: the config sits below the plug-ins it lists."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+    from importlib.metadata import entry_points
+
+    for module in BUILT_IN_PLUGINS:
+        importlib.import_module(module)
+    for entry in entry_points(group="miniature.plugins"):
+        entry.load()
+
+
+def _all_characteristics() -> list[str]:
+    load_plugins()
+    return list(CHARACTERISTIC_NAMES)
+
+
 class StudyConfig(_Strict):
-    """A study: which models, which data, which knobs, and where the run folder lives."""
+    """A study: which models, which data, which knobs, and where the run folder lives.
+
+    This class holds the sections every study has; `study_config_class()` adds those of the
+    registered characteristics (`representation`, ...), and is what a config is validated with.
+    """
 
     run_dir: Path = Path("runs/default")  # every cached artifact, result and the report go here
-    # what `miniature run` measures, in this order (each one's data must be given)
-    characteristics: list[Characteristic] = Field(default_factory=lambda: list(ALL_CHARACTERISTICS), min_length=1)
+    # what `miniature run` measures, in this order (each one's data must be given); default: all registered
+    characteristics: list[str] = Field(default_factory=_all_characteristics, min_length=1)
     generate: GenerateConfig | None = None  # write generated data first (the offline quickstart's)
     models: list[ModelEntry] = Field(min_length=1)  # the large model first: tables and figures pair it with the rest
     data: DataConfig = DataConfig()
     qa: QAConfig = QAConfig()
-    representation: RepresentationConfig = RepresentationConfig()
-    distribution: DistributionConfig = DistributionConfig()
     classification: ClassificationConfig = ClassificationConfig()
-    adversarial: AdversarialConfig = AdversarialConfig()
+
+    if TYPE_CHECKING:  # the characteristics' sections, added by study_config_class()
+        def __getattr__(self, name: str) -> Any: ...
 
     @field_validator("characteristics")
     @classmethod
-    def _once(cls, v: list[str]) -> list[str]:
+    def _known(cls, v: list[str]) -> list[str]:
+        load_plugins()
+        for name in v:
+            if name not in CHARACTERISTIC_NAMES:
+                raise ValueError(f"unknown characteristic {name!r}; known: {', '.join(CHARACTERISTIC_NAMES)}")
         return list(dict.fromkeys(v))
 
     @field_validator("models")
@@ -359,9 +344,26 @@ def _describe(e: ValidationError) -> str:
     return f"config key {loc!r}: {msg}"
 
 
+_BUILT: dict[tuple[tuple[str, type[BaseModel]], ...], type[StudyConfig]] = {}
+
+
+def study_config_class() -> type[StudyConfig]:
+    """StudyConfig with a section per registered characteristic that has one (each defaulting to
+    its section's defaults), built once per set of plug-ins."""
+    load_plugins()
+    key = tuple(SECTIONS.items())
+    if key not in _BUILT:
+        sections: dict[str, Any] = {name: (model, model()) for name, model in SECTIONS.items()}
+        _BUILT[key] = create_model("StudyConfig", __base__=StudyConfig, __module__=__name__,
+                                   __doc__=StudyConfig.__doc__, **sections)
+    return _BUILT[key]
+
+
 def parse_config(raw: dict[str, Any]) -> StudyConfig:
+    """A validated config, its characteristics' sections included (their plug-ins must be imported:
+    `miniature.characteristics` imports the built-in ones)."""
     try:
-        return StudyConfig.model_validate(raw)
+        return study_config_class().model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_describe(e)) from None
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from miniature import api
 from miniature.characteristics import CHARACTERISTICS, Characteristic
-from miniature.checkpoints import check_derivations, source_index, study_models
+from miniature.checkpoints import TASK_SECTIONS, check_derivations, source_index, study_models, task_sections
 from miniature.config import StudyConfig, load_config
 from miniature.data.squad import load_qa_dataset
 from miniature.exceptions import ConfigError
@@ -94,17 +96,20 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
     return datasets
 
 
-SPLITS = (("data", "train"), ("data", "dev"), ("distribution", "test"), ("adversarial", "train"),
-          ("adversarial", "test"))  # (section, source key); each has a `<key>_split`
+def sections(cfg: StudyConfig) -> list[tuple[str, BaseModel]]:
+    """Every section of the config (the study's own and the characteristics'), by name."""
+    return [(name, value) for name in type(cfg).model_fields if isinstance(value := getattr(cfg, name), BaseModel)]
 
 
 def check_splits(cfg: StudyConfig) -> None:
     """A split names a part of a hub dataset: one given beside a local file means nothing, so it
-    is refused rather than ignored."""
-    for section, key in SPLITS:
-        sec = getattr(cfg, section)
-        source = getattr(sec, key)
-        if f"{key}_split" in sec.model_fields_set and source is not None and is_local_source(source):
+    is refused rather than ignored. Every section's `<key>_split` beside its `<key>` is checked."""
+    for section, sec in sections(cfg):
+        for split in [f for f in type(sec).model_fields if f.endswith("_split")]:
+            key = split.removesuffix("_split")
+            source = getattr(sec, key, None)
+            if split not in sec.model_fields_set or not isinstance(source, str) or not is_local_source(source):
+                continue
             raise ConfigError(f"{section}.{key}_split names a split of a hub dataset, but {section}.{key} is the "
                               f"local file {source}; remove {section}.{key}_split")
 
@@ -114,8 +119,7 @@ def study_meta(cfg: StudyConfig, datasets: dict[str, dict[str, str]]) -> dict[st
     specs, labels = study_models(cfg)
     models = [{"label": label, "name": m.name, "source": s.source, "revision": s.revision,
                "finetuned": m.finetuned, "classifier": m.classifier} for m, s, label in zip(cfg.models, specs, labels)]
-    seeds = {"qa": cfg.qa.seed, "classification": cfg.classification.seed, "adversarial": cfg.adversarial.seed,
-             "distribution": cfg.distribution.seed}
+    seeds = {name: getattr(sec, "seed") for name, sec in sections(cfg) if isinstance(getattr(sec, "seed", None), int)}
     return meta_block(config=cfg.model_dump(mode="json"), models=models, datasets=datasets, seeds=seeds)
 
 
@@ -154,9 +158,11 @@ def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
     from miniature.model_card import study_card
     from miniature.tables import CARD_COLUMNS, write_table
 
+    tasks = {t for n in cfg.characteristics for t in CHARACTERISTICS.get(n).tasks}
     key = content_key({"models": [m.model_dump(mode="json") for m in cfg.models], "version": meta_block()["version"],
-                       "qa": any("qa" in CHARACTERISTICS.get(n).tasks for n in cfg.characteristics),
-                       "config": cfg.model_dump(mode="json", include={"data", "qa", "classification", "adversarial"})})
+                       "qa": "qa" in tasks,
+                       # the sections every task's checkpoints depend on (the card measures one task's)
+                       "config": cfg.model_dump(mode="json", include=task_sections(set(TASK_SECTIONS)))})
     folder = Path(cfg.run_dir) / "models"
     with recording(ledger):
         what = "measure every model: layers, parameters, size on disk, sparsity, latency (Table 1)"

@@ -8,7 +8,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from miniature import reportspec as rs
 from miniature.agreement import pairwise_sets
@@ -17,7 +19,7 @@ from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, us
 from miniature.candidates import prepare
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import attack_examples, classifier_weights, is_given, study_models
-from miniature.config import StudyConfig
+from miniature.config import Section, StudyConfig
 from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.runs import (
@@ -36,6 +38,34 @@ from miniature.tables import to_markdown, write_table
 from miniature.tasks.classification import check_classes
 from miniature.tasks.training import cuda_available, to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_tokenizer, resolve_model
+
+
+class AdversarialConfig(Section):
+    """Adversarial vulnerability: BERT-Attack (Li et al., 2020) against every model fine-tuned on `train`.
+
+    The paper's "K = 3" is ambiguous: its text says the attack "finds the top K important
+    words", while BERT-Attack's own K is the number of substitutes per word. We read it as the
+    former (`top_words: 3`, with BERT-Attack's default of 48 substitutes); `top_words: null,
+    k: 3` is the other reading.
+    """
+
+    train: str = "imdb"  # classification training data: .jsonl/.csv with text and label, `imdb` or a hub id
+    train_split: str = "train"
+    train_limit: int | None = Field(None, gt=0)  # a seeded random sample of N training texts
+    test: str = "imdb"  # the texts attacked; those whose id is in the training sample are left out
+    test_split: str = "test"
+    n_examples: int | None = Field(1000, gt=0)  # a seeded random sample of N test texts (the paper: 1,000)
+    seed: int = 42  # which texts the samples draw
+    attack_model: str = "bert-base"  # registered name, folder or hub id; the paper: BERT-base
+    candidates: Literal["mlm", "embedding"] = "mlm"  # embedding: for attack models without an MLM head
+    k: int = Field(48, gt=0)  # substitutes per word
+    top_words: int | None = Field(3, gt=0)  # attack only the N most important words (None: all)
+    budget: float = Field(0.4, gt=0, le=1)  # at most this share of a text's words changed
+    max_length: int = Field(512, gt=2)  # the attack model's window, in its tokens
+    max_unknown: float = Field(0.2, ge=0, le=1)  # most share of substitutes a target may read as unknown
+    # substitutes of a word scored per forward pass; None: all of them on GPU, 16 on CPU (where the
+    # pass is compute-bound, stopping at the first chunk with a flip saves the rest); same outcomes
+    search_batch: int | None = Field(None, gt=0)
 
 TABLE3_COLUMNS = ["attack_model", "target_model", "original_accuracy", "after_attack_accuracy",
                   "absolute_change", "percent_change"]
@@ -335,6 +365,7 @@ class Adversarial(Characteristic):
     with BERT-Attack (Table 3), and the pairwise agreement of the sets of texts each one falls on."""
 
     name = "adversarial"
+    config = AdversarialConfig
     heading = "Adversarial vulnerability"
     title = "adversarial vulnerability: fine-tune on reviews, BERT-Attack every model"
     description = ("adversarial vulnerability: accuracy of every model fine-tuned on IMDB before and after "

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
+from miniature.config import register_characteristic, unregister_characteristic
 from miniature.registry import Registry
 
 Note = Callable[[str, Any], None]  # (config key, dataset read) -> recorded in the study's provenance
@@ -19,6 +22,7 @@ class Characteristic:
         heading: its section's title in the report ("Prediction errors").
         title: the stage line `miniature run` prints.
         description: one line for `miniature list characteristics` and the report.
+        config: its own config section (under its name), a `miniature.config.Section`; None if it has none.
         sections: the config sections its comparison depends on (besides the models).
         tasks: the tasks its models are fine-tuned for (`qa`, `classification`): Table 1 measures
             those checkpoints, and the preflight reads those tasks' data.
@@ -28,6 +32,7 @@ class Characteristic:
     heading: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
+    config: ClassVar[type[BaseModel] | None] = None
     sections: ClassVar[tuple[str, ...]]
     tasks: ClassVar[tuple[str, ...]] = ()
 
@@ -52,6 +57,14 @@ def rank(name: str) -> int:
 
 
 def register(cls: type[Characteristic]) -> type[Characteristic]:
-    """Class decorator: register one instance of a characteristic under its name."""
+    """Class decorator: register one instance of a characteristic under its name, and its config
+    section (`<name>:`) with the config."""
     CHARACTERISTICS.add(cls.name, cls())
+    register_characteristic(cls.name, cls.config)
     return cls
+
+
+def unregister(name: str) -> None:
+    """Take a characteristic out of the registry and the config again (a test's temporary plug-in)."""
+    CHARACTERISTICS.remove(name)
+    unregister_characteristic(name)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from miniature import reportspec as rs
 from miniature.agreement import pair_order, set_pair
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.characteristics.representation import cached_embeddings, load_embeddings
 from miniature.checkpoints import qa_train_data, qa_weights, study_models
-from miniature.config import DistributionConfig, StudyConfig
+from miniature.config import KSweep, Section, StudyConfig
 from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.ood import (
@@ -34,6 +35,32 @@ from miniature.ood import (
 from miniature.runs import RunDir, atomic_write_json, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
 from miniature.zoo import hf_quiet
+
+
+class DistributionConfig(Section):
+    """Data distribution: Deep kNN OOD detection (Sun et al., 2022) on every fine-tuned model's features.
+
+    Features are the representation section's embeddings (text, pooling, layer) after QA
+    fine-tuning: the bank is the training data, validation is the dev data, both in-distribution.
+    """
+
+    test: str | None = None  # the OOD test set: a SQuAD-format .json/.jsonl or a hub id (the paper: NewsQA)
+    test_split: str = "validation"  # split of a hub test set
+    test_limit: int | None = Field(None, gt=0)  # first N test questions
+    bank_limit: int | None = Field(None, gt=0)  # first N training questions in the bank (default: data.train_limit)
+    val_limit: int | None = Field(None, gt=0)  # first N dev questions (default: representation.limit, data.dev_limit)
+    alpha: float = Field(1.0, gt=0, le=1)  # random share of the bank kept (Deep kNN's alpha)
+    seed: int = 42  # which share alpha draws, and the recall sample
+    k: int = Field(10, gt=0)  # the K of the table (the paper: 10)
+    ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 c)
+    tpr: float = Field(0.95, gt=0, lt=1)  # share of in-distribution validation points kept
+    backend: Literal["auto", "faiss", "numpy", "bf16", "torch"] = "auto"  # auto: GPU FAISS/torch, else bf16 or numpy
+    index: Literal["exact", "ivf", "hnsw"] = "exact"  # approximate indices report their recall
+    nlist: int | None = Field(None, gt=0)  # IVF cells (default 4 sqrt(bank))
+    nprobe: int = Field(16, gt=0)  # IVF cells searched per query
+    hnsw_m: int = Field(32, gt=1)  # HNSW links per node
+    ef_search: int = Field(128, gt=0)  # HNSW search breadth
+    recall_sample: int = Field(1000, gt=0)  # queries on which an approximate index's recall is measured
 
 EXACT = IndexSpec()  # the default: exact (flat) search
 DETECTOR_COLUMNS = ["model", "k", "threshold", "flagged", "share_flagged", "auroc", "aupr", "fpr_at_tpr",
@@ -340,6 +367,7 @@ class Distribution(Characteristic):
     threshold: a TPR on dev) on the OOD test set, and the pairwise agreement of what they flag."""
 
     name = "distribution"
+    config = DistributionConfig
     heading = "Data distribution"
     title = "data distribution: Deep kNN OOD detection on the test set, compare OOD sets"
     description = ("data distribution: Jaccard of the sets of test points (NewsQA) each fine-tuned model's Deep "

@@ -6,9 +6,10 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from miniature import reportspec as rs
 from miniature.agreement import (
@@ -21,7 +22,7 @@ from miniature.agreement import (
 )
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, pretrained_weights, qa_train_data, qa_weights, study_models
-from miniature.config import QAConfig, RepresentationConfig, StudyConfig
+from miniature.config import KSweep, QAConfig, Section, StudyConfig
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import check_npy
@@ -29,6 +30,26 @@ from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
 from miniature.runs import RunDir, atomic_write_json, cached, content_key, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
 from miniature.zoo import ModelSpec, hf_quiet
+
+
+class RepresentationConfig(Section):
+    """Data representation: kNN agreement of every model's embeddings of the dev points."""
+
+    text: Literal["pair", "question", "context"] = "pair"  # pair: the QA model's first window
+    pooling: Literal["cls", "mean", "last"] = "cls"  # the paper's CLS; models without one (T5) use mean; last: decoders
+    layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output
+    phases: list[Literal["before", "after"]] = Field(["before", "after"], min_length=1)  # fine-tuning
+    ks: KSweep = Field([1, 5, 10, 20, 50, 100], min_length=1)  # the K sweep (Figure 1 a, b)
+    table_k: int = Field(10, gt=0)  # the K of the pairwise table (the paper's Table 2: 10)
+    limit: int | None = Field(None, gt=0)  # first N dev points only (default: data.dev_limit)
+    backend: Literal["auto", "faiss", "numpy"] = "auto"  # auto: numpy (BLAS + compiled selection), identical sets
+    batch_size: int = Field(64, gt=0)  # most points in one extraction batch
+    max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, v: list[str]) -> list[str]:
+        return [p for p in ("before", "after") if p in v]
 
 PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
 SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "ci95", "chance", "corrected", "n_points"]
@@ -290,6 +311,7 @@ class Representation(Characteristic):
     fine-tuning, and the per-point agreement of their K nearest neighbours, swept over K."""
 
     name = "representation"
+    config = RepresentationConfig
     heading = "Data representation"
     title = "data representation: embed dev before and after fine-tuning, compare K-NN sets"
     description = ("data representation: per-point Jaccard of the K-nearest-neighbour sets of models' CLS "
