@@ -58,6 +58,18 @@ def test_invariances(xy):
         assert measure(x, y + 5.0) == pytest.approx(measure(x, y))  # a shift is centred away
 
 
+def test_unbiased_hsic_is_translation_invariant_and_stays_accurate_far_from_the_origin(xy):
+    """Song et al.'s estimator does not change when X or Y is translated (a test against the Gram
+    form at the origin); computed after centring, an offset 10^4 times the spread (embeddings share
+    a large common component) costs no accuracy."""
+    x, y = xy
+    exact = _direct_hsic_unbiased(x - x.mean(0), y - y.mean(0))
+    assert _direct_hsic_unbiased(x + 3.0, y - 2.0) == pytest.approx(exact, rel=1e-9)  # the formula's invariance
+    for shift in (3.0, 1e2, 1e4):
+        assert hsic_unbiased(x + shift, y - shift) == pytest.approx(exact, rel=1e-9)
+        assert unbiased_cka(x + shift, y) == pytest.approx(unbiased_cka(x, y), rel=1e-9)
+
+
 def test_independent_representations_score_near_zero_unbiased():
     rng = np.random.default_rng(2)
     values = [unbiased_cka(rng.normal(size=(400, 32)), rng.normal(size=(400, 32))) for _ in range(20)]

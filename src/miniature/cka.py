@@ -35,8 +35,11 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
 def hsic_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Song et al.'s unbiased HSIC of the linear kernels K = X X^T and L = Y Y^T:
     [tr(K~L~) + 1'K~1 1'L~1 / ((n-1)(n-2)) - 2/(n-2) 1'K~L~1] / (n(n-3)), K~ and L~ with zeroed
-    diagonals; computed from X and Y directly (no n x n matrix)."""
+    diagonals; computed from X and Y directly (no n x n matrix). The estimator is invariant to
+    translating X or Y, so their columns are centred first: the same value in exact arithmetic,
+    without the cancellation a large common component (as embeddings have) causes in the sums."""
     x, y = _pair(x, y, 4)
+    x, y = x - x.mean(0), y - y.mean(0)
     n = len(x)
     kx, ky = np.einsum("ij,ij->i", x, x), np.einsum("ij,ij->i", y, y)  # the kernels' diagonals
     trace = np.linalg.norm(x.T @ y) ** 2 - kx @ ky  # tr(K~ L~): all of K*L less its diagonal
