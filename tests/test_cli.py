@@ -279,3 +279,25 @@ def test_a_command_failing_while_writing_leaves_its_out_folder_as_it_was(tmp_pat
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [".miniature-errors-outputs.json", "error_sets", "errors.csv",
                                                      "errors.json", "errors.md", "report.json"]
+
+
+def test_every_registered_characteristic_has_a_verb_and_file_options_need_no_config(tmp_path, capsys):
+    """The verbs come from the registry: each has --config (the only input of those without file
+    options), and options for files are refused beside a config, in one line."""
+    from miniature.characteristics import CHARACTERISTICS
+    from miniature.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if a.dest == "verb").choices
+    assert set(CHARACTERISTICS) <= set(verbs)
+    for name in CHARACTERISTICS:
+        assert "--config" in verbs[name].format_usage()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"models: [minilm]\nrun_dir: {tmp_path / 'run'}\n")
+    a = tmp_path / "a.npy"
+    np.save(a, np.random.default_rng(0).normal(size=(20, 3)))
+    _fail(capsys, ["representation", "--config", str(cfg), "--after", str(a)], "--after and --names are for")
+    _fail(capsys, ["distribution", "--config", str(cfg), "--test", str(a)], "are for --bank feature files")
+    _fail(capsys, ["errors", "--config", str(cfg), "--gold", str(a)], "--gold is for --predictions")
+    _fail(capsys, ["representation", "--after", str(a)], "one of the arguments --config --embeddings is required")
+    _fail(capsys, ["cka", "--embeddings", str(a)], "the following arguments are required: --config")

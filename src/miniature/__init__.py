@@ -20,7 +20,7 @@ from miniature.exceptions import MiniatureError  # noqa: E402
 from miniature.version import __version__  # noqa: E402
 
 _LAZY = {"adversarial": "miniature.api", "distribution": "miniature.api", "errors": "miniature.api",
-         "predict": "miniature.api", "representation": "miniature.api", "score": "miniature.api",
+         "measure": "miniature.api", "predict": "miniature.api", "representation": "miniature.api", "score": "miniature.api",
          "run": "miniature.study"}
 
 
@@ -37,5 +37,5 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["MiniatureError", "__version__", "adversarial", "distribution", "errors", "predict", "representation",
-           "run", "score"]
+__all__ = ["MiniatureError", "__version__", "adversarial", "distribution", "errors", "measure", "predict",
+           "representation", "run", "score"]

@@ -1,4 +1,6 @@
-"""The public API; every CLI verb `miniature <verb>` calls `miniature.<verb>()` here."""
+"""The public API: a whole study is `miniature.run` (study.py); here one characteristic of a config
+(`measure`), the paper's four with their file inputs (`errors`, `representation`, `distribution`,
+`adversarial`), and SQuAD `score` and `predict`."""
 
 from __future__ import annotations
 
@@ -6,60 +8,39 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-from pydantic import ValidationError
-
-from miniature.characteristics.adversarial import (
-    AdversarialResult,
-    finish_adversarial,
-    model_attacks,
-)
-from miniature.characteristics.distribution import (
-    DistributionConfig,
-    DistributionResult,
-    Features,
-    _compare_features,
-    finish_distribution,
-    model_features,
-    subsample,
-)
+from miniature.characteristics import CHARACTERISTICS
+from miniature.characteristics.adversarial import AdversarialResult, model_attacks
+from miniature.characteristics.distribution import DistributionResult, compare_feature_files, model_features
 from miniature.characteristics.errors import (
+    NAMES_WITH_CONFIG,
     ErrorsResult,
-    compare_errors,
-    finish_errors,
-    from_predictions,
+    compare_error_files,
     model_error_sets,
-    read_error_set,
     read_predictions,
 )
 from miniature.characteristics.representation import (
-    RepresentationConfig,
     RepresentationResult,
-    compare_representations,
-    finish_representation,
-    load_embeddings,
+    compare_embedding_files,
     model_embeddings,
 )
-from miniature.config import QAConfig, StudyConfig, load_config
-from miniature.data.squad import QADataset, load_qa_dataset
-from miniature.exceptions import ConfigError, DataError, MismatchError
+from miniature.config import QAConfig, StudyConfig, load_config, with_values
+from miniature.data.squad import load_qa_dataset
+from miniature.exceptions import ConfigError, DataError
 from miniature.files import is_local_source
 from miniature.runs import (
     atomic_write_json,
     check_writable_dir,
     file_stamp,
+    inputs_meta,
     meta_block,
-    sha256_file,
     write_outputs,
 )
 from miniature.scoring import squad_v2_scores
 from miniature.tasks.qa import predict_qa
 from miniature.tasks.training import to_device
 from miniature.zoo import hf_quiet, load_qa_model, load_tokenizer, resolve_model
-
-NAMES_WITH_CONFIG = ("--names labels --predictions or --error-sets files; a config's models are named by their "
-                     "`label` (--set models.0.label=NAME)")
 
 
 def generate_data(cfg: StudyConfig) -> None:
@@ -100,10 +81,6 @@ def generated_data(cfg: StudyConfig) -> Iterator[None]:
         raise
 
 
-def _inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
-    return [{"path": str(p), "sha256": sha256_file(p)} for p in paths if Path(p).is_file()]
-
-
 def _read_na_probs(path: str | Path) -> dict[str, float]:
     doc = read_predictions(path)  # same shape checks: a non-empty JSON object
     for q, v in doc.items():
@@ -124,7 +101,7 @@ def score(gold: str | Path, predictions: str | Path, na_probs: str | Path | None
     figures = squad_v2_scores(dataset, preds, probs, na_prob_thresh)
     if out is not None:
         inputs = [gold, predictions] + ([na_probs] if na_probs else [])
-        atomic_write_json(out, {"meta": meta_block(inputs=_inputs_meta(inputs)), **figures})
+        atomic_write_json(out, {"meta": meta_block(inputs=inputs_meta(inputs)), **figures})
     return figures
 
 
@@ -148,6 +125,19 @@ def predict(model: str, data: str | Path, out: str | Path, split: str | None = N
     return out
 
 
+def measure(name: str, config: str | Path | StudyConfig, *, knobs: dict[str, Any] | None = None,
+            out: str | Path | None = None, overrides: Sequence[str] = (), progress: bool = False) -> Any:
+    """One characteristic of a config, by its registered name: every model's artifacts (cached in
+    the run folder), then the comparison, written into `out` if given. `knobs` replaces values of
+    its own config section."""
+    characteristic = CHARACTERISTICS.get(name)
+    cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
+    if knobs:
+        cfg = cfg.model_copy(update={name: with_values(getattr(cfg, name), knobs)})
+    generate_data(cfg)
+    return characteristic.finish(cfg, characteristic.gather(cfg, progress), out, progress)
+
+
 def errors(config: str | Path | StudyConfig | None = None, *, predictions: Sequence[str | Path] = (),
            gold: str | Path | None = None, error_sets: Sequence[str | Path] = (),
            names: Sequence[str] = (), n_questions: int | None = None, out: str | Path | None = None,
@@ -159,39 +149,15 @@ def errors(config: str | Path | StudyConfig | None = None, *, predictions: Seque
     the number of questions they were scored on, gives their chance levels). Writes
     errors.md/.csv/.json and the error sets into `out`, if given.
     """
-    modes = sum([config is not None, bool(predictions), bool(error_sets)])
-    if modes != 1:
+    if sum([config is not None, bool(predictions), bool(error_sets)]) != 1:
         raise ConfigError("give exactly one of a config, --predictions or --error-sets")
-    if n_questions is not None and not error_sets:
+    if config is None:
+        return compare_error_files(predictions, gold, error_sets, names, n_questions, out)
+    if n_questions is not None:
         raise ConfigError("--questions is for --error-sets; models and predictions are counted from their gold file")
-    if n_questions is not None and gold is not None:
-        raise ConfigError("give either a gold file or a question count: the gold file fixes the count")
-    inputs = list(predictions or error_sets)
-    if names and config is not None:
+    if names:
         raise ConfigError(NAMES_WITH_CONFIG)
-    if names and len(names) != len(inputs):
-        raise ConfigError(f"--names gives {len(names)} names for {len(inputs)} inputs")
-    labels = list(names) or [Path(p).stem if Path(p).stem != "predictions" else Path(p).parent.name
-                             for p in inputs]
-    if config is not None:
-        cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-        generate_data(cfg)
-        return finish_errors(cfg, model_error_sets(cfg, progress), out)
-    dev: QADataset | None
-    if predictions:
-        if gold is None:
-            raise ConfigError("--predictions needs --gold, the file they are scored against")
-        dev = load_qa_dataset(gold)
-        sets = [from_predictions(n, dev, read_predictions(p), str(p)) for n, p in zip(labels, inputs)]
-        meta = meta_block(inputs=_inputs_meta([gold, *inputs]), dev_fingerprint=dev.fingerprint)
-    else:
-        dev = load_qa_dataset(gold) if gold is not None else None
-        sets = [read_error_set(p, n) for n, p in zip(labels, inputs)]
-        meta = meta_block(inputs=_inputs_meta(([gold] if gold else []) + inputs))
-    result = compare_errors(sets, dev, n_questions)
-    if out is not None:
-        write_outputs(out, lambda d: result.write(d, meta), "errors")
-    return result
+    return measure("errors", config, out=out, overrides=overrides, progress=progress)
 
 
 def representation(config: str | Path | StudyConfig | None = None, *, embeddings: Sequence[str | Path] = (),
@@ -210,46 +176,9 @@ def representation(config: str | Path | StudyConfig | None = None, *, embeddings
     if (config is not None) == bool(embeddings or after):
         raise ConfigError("give exactly one of a config or --embeddings")
     knobs = {k: v for k, v in (("ks", ks), ("table_k", table_k), ("backend", backend)) if v is not None}
-    if config is not None:
-        cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-        generate_data(cfg)
-        cfg = cfg.model_copy(update={"representation": _section(cfg.representation, knobs)})
-        return finish_representation(cfg, model_embeddings(cfg, progress), out, progress)
-    rcfg = _section(RepresentationConfig(), knobs)
-    groups = {"before": list(embeddings), "after": list(after)} if after else {"embeddings": list(embeddings)}
-    if embeddings and after and len(embeddings) != len(after):
-        raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
-    for phase, files in groups.items():
-        if names and len(names) != len(files):
-            raise ConfigError(f"--names gives {len(names)} names for {len(files)} {phase} files")
-    files = next(f for f in groups.values() if f)
-    labels = list(names) or [Path(p).stem for p in files]
-    if len(set(labels)) != len(labels):
-        raise ConfigError("two inputs share a name; give distinct --names")
-    phases = {p: {n: load_embeddings(f) for n, f in zip(labels, fs)} for p, fs in groups.items() if fs}
-    if after:
-        n_before, n_after = (len(next(iter(phases[p].values()))) for p in ("before", "after"))
-        if n_before != n_after:
-            raise MismatchError(f"the --embeddings files hold {n_before} points, the --after files {n_after}; "
-                                "both must embed the same points in the same order")
-    meta = meta_block(inputs=_inputs_meta([*embeddings, *after]))
-    result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
-    if out is not None:
-        write_outputs(out, lambda d: result.write(d, meta), "representation")
-    return result
-
-
-def _section(section, knobs: dict):
-    """A config section with the knobs given as arguments replaced, validated as the config's own
-    values are (a bad one is a one-line error naming the key)."""
-    if not knobs:
-        return section
-    try:
-        return type(section).model_validate({**section.model_dump(), **knobs})
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{key} {err['input']!r}: {err['msg'].removeprefix('Value error, ')}") from None
+    if config is None:
+        return compare_embedding_files(embeddings, after, names, knobs, out, progress)
+    return measure("representation", config, knobs=knobs, out=out, overrides=overrides, progress=progress)
 
 
 def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequence[str | Path] = (),
@@ -266,50 +195,13 @@ def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequen
     config's distribution section. Writes distribution.md/.csv/.json, distribution_detectors.*,
     distribution_sweep.*, distribution_k_sweep.png and ood_sets.json into `out`, if given.
     """
-    files = bool(bank or val or test)
-    if (config is not None) == files:
+    if (config is not None) == bool(bank or val or test):
         raise ConfigError("give exactly one of a config or --bank/--val/--test feature files")
     knobs = {key: v for key, v in (("k", k), ("ks", ks), ("tpr", tpr), ("alpha", alpha), ("index", index),
                                    ("backend", backend)) if v is not None}
-    if config is not None:
-        cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-        generate_data(cfg)
-        cfg = cfg.model_copy(update={"distribution": _section(cfg.distribution, knobs)})
-        return finish_distribution(cfg, model_features(cfg, progress), out, progress)
-    dcfg = _section(DistributionConfig(), knobs)
-    if not (len(bank) == len(val) == len(test)):
-        raise ConfigError(f"--bank, --val and --test give {len(bank)}, {len(val)} and {len(test)} files; "
-                          "give one of each per model")
-    if names and len(names) != len(bank):
-        raise ConfigError(f"--names gives {len(names)} names for {len(bank)} models")
-    labels = list(names) or [_strip_bank(Path(p).stem) for p in bank]
-    if len(set(labels)) != len(labels):
-        raise ConfigError("two models share a name; give distinct --names")
-    features = {}
-    for label, b, v, t in zip(labels, bank, val, test):
-        arr = load_embeddings_any(b)
-        keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
-        features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_embeddings_any(v),
-                                   load_embeddings_any(t))
-    named = {label: [str(b), str(v), str(t)] for label, b, v, t in zip(labels, bank, val, test)}
-    meta = meta_block(inputs=_inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
-    result = _compare_features(features, dcfg, None, progress, named)
-    if out is not None:
-        write_outputs(out, lambda d: result.write(d, meta), "distribution")
-    return result
-
-
-def _strip_bank(stem: str) -> str:
-    """A model's label from its bank file: bert-base_bank.npy -> bert-base."""
-    for suffix in ("_bank", "-bank", ".bank"):
-        if stem.endswith(suffix) and len(stem) > len(suffix):
-            return stem[: -len(suffix)]
-    return stem
-
-
-def load_embeddings_any(path: str | Path) -> np.ndarray:
-    """A feature file (.npy), memory-mapped; one point is enough (a bank may hold a single point)."""
-    return load_embeddings(path, min_points=1)
+    if config is None:
+        return compare_feature_files(bank, val, test, names, knobs, out, progress)
+    return measure("distribution", config, knobs=knobs, out=out, overrides=overrides, progress=progress)
 
 
 def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = None, overrides: Sequence[str] = (),
@@ -322,10 +214,8 @@ def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = No
     adversarial_metrics.*, adversarial_agreement.*, attacked_sets.json and
     adversarial_examples/TARGET.jsonl into `out`, if given.
     """
-    cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
-    generate_data(cfg)
-    return finish_adversarial(cfg, model_attacks(cfg, progress), out)
+    return measure("adversarial", config, out=out, overrides=overrides, progress=progress)
 
 
-__all__ = ["adversarial", "distribution", "errors", "model_attacks", "model_embeddings", "model_error_sets",
-           "model_features", "predict", "representation", "score"]
+__all__ = ["adversarial", "distribution", "errors", "measure", "model_attacks", "model_embeddings",
+           "model_error_sets", "model_features", "predict", "representation", "score"]

@@ -10,21 +10,11 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from miniature.config import positive
 from miniature.exceptions import ConfigError, MiniatureError
 from miniature.version import __version__
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
-    return value
 
 
 def _share(text: str) -> float:
@@ -108,64 +98,28 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     print(f"written: {folder}/predictions.json, {folder}/na_probs.json")
 
 
-def _cmd_errors(args: argparse.Namespace) -> None:
-    from miniature.api import errors
+def _cmd_characteristic(args: argparse.Namespace) -> None:
+    """`miniature <characteristic>`: one characteristic of a config's models (cached in its run
+    folder), or of the files its options name."""
+    from miniature.api import measure
+    from miniature.characteristics import CHARACTERISTICS
     from miniature.config import load_config
 
+    characteristic = CHARACTERISTICS.get(args.verb)
     _set_needs_config(args)
-    if args.config and args.names:
-        from miniature.api import NAMES_WITH_CONFIG
-
-        raise ConfigError(NAMES_WITH_CONFIG)
-    config = _preflight(load_config(args.config, args.set), "errors") if args.config else None
-    out = _out_folder(args, Path(config.run_dir) / "errors" if config else Path("miniature-errors"))
-    result = errors(config, predictions=args.predictions or (), gold=args.gold,
-                    error_sets=args.error_sets or (), names=args.names or (), n_questions=args.questions,
-                    out=out, progress=not args.quiet)
+    characteristic.check_arguments(args)
+    knobs = characteristic.cli_knobs(args)
+    progress = not args.quiet
+    if args.config:
+        config = _preflight(load_config(args.config, args.set), args.verb)
+        out = _out_folder(args, Path(config.run_dir) / args.verb)
+        result = measure(args.verb, config, knobs=knobs, out=out, progress=progress)
+    else:
+        out = _out_folder(args, Path(f"miniature-{args.verb}"))
+        result = characteristic.compare_files(args, knobs, out, progress)
     print(result.markdown())
-    print(f"written: {out}/errors.md, errors.csv, errors.json", file=sys.stderr)
-
-
-def _cmd_representation(args: argparse.Namespace) -> None:
-    from miniature.api import representation
-    from miniature.config import load_config
-
-    _set_needs_config(args)
-    config = _preflight(load_config(args.config, args.set), "representation") if args.config else None
-    out = _out_folder(args, Path(config.run_dir) / "representation" if config else Path("miniature-representation"))
-    result = representation(config, embeddings=args.embeddings or (), after=args.after or (),
-                            names=args.names or (), ks=args.ks, table_k=args.table_k, backend=args.backend,
-                            out=out, progress=not args.quiet)
-    print(result.markdown())
-    print(f"written: {out}/representation.md, .csv, .json, representation_sweep.*, "
-          "representation_k_sweep.png", file=sys.stderr)
-
-
-def _cmd_distribution(args: argparse.Namespace) -> None:
-    from miniature.api import distribution
-    from miniature.config import load_config
-
-    _set_needs_config(args)
-    config = _preflight(load_config(args.config, args.set), "distribution") if args.config else None
-    out = _out_folder(args, Path(config.run_dir) / "distribution" if config else Path("miniature-distribution"))
-    result = distribution(config, bank=args.bank or (), val=args.val or (), test=args.test or (),
-                          names=args.names or (), k=args.k, ks=args.ks, tpr=args.tpr, alpha=args.alpha,
-                          index=args.index, backend=args.backend, out=out, progress=not args.quiet)
-    print(result.markdown())
-    print(f"written: {out}/distribution.md, .csv, .json, distribution_detectors.*, distribution_sweep.*, "
-          "distribution_k_sweep.png, ood_sets.json", file=sys.stderr)
-
-
-def _cmd_adversarial(args: argparse.Namespace) -> None:
-    from miniature.api import adversarial
-    from miniature.config import load_config
-
-    config = _preflight(load_config(args.config, args.set), "adversarial")
-    out = _out_folder(args, Path(config.run_dir) / "adversarial")
-    result = adversarial(config, out=out, progress=not args.quiet)
-    print(result.markdown())
-    print(f"written: {out}/adversarial.md, .csv, .json, adversarial_metrics.*, adversarial_agreement.*, "
-          "attacked_sets.json, adversarial_examples/*.jsonl", file=sys.stderr)
+    written = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not p.name.startswith("."))
+    print(f"written: {out}/ {', '.join(written)}", file=sys.stderr)
 
 
 def _echo(quiet: bool):
@@ -242,75 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True, help="registered name, local folder or hub id")
     s.add_argument("--data", required=True, help="SQuAD v2 .json/.jsonl file, squad_v2 or a hub id")
     s.add_argument("--split", help="split of a hub dataset (default validation; not for a local file)")
-    s.add_argument("--limit", type=_positive, help="first N questions only")
-    s.add_argument("--batch-size", type=_positive, help="prediction batch size (default 64)")
+    s.add_argument("--limit", type=positive, help="first N questions only")
+    s.add_argument("--batch-size", type=positive, help="prediction batch size (default 64)")
     s.add_argument("--out", required=True, help="folder for predictions.json and na_probs.json")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_predict)
 
-    s = sub.add_parser("errors", help="compare the prediction errors of models or files")
-    src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", help="YAML study config: models are fine-tuned, predicted and scored")
-    src.add_argument("--predictions", nargs="+", metavar="PRED.json", help="prediction files (need --gold)")
-    src.add_argument("--error-sets", nargs="+", metavar="IDS.json", help="JSON lists of wrong question ids")
-    s.add_argument("--gold", help="gold file for --predictions (and the universe of --error-sets)")
-    s.add_argument("--questions", type=_positive, metavar="N",
-                   help="--error-sets without --gold: how many questions they were scored on (for chance "
-                        "levels; the paper's: 11873)")
-    s.add_argument("--names", nargs="+", help="labels for the inputs, in order")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set qa.epochs=1 (repeatable)")
-    s.add_argument("--out", help="output folder (default: RUN_DIR/errors, or ./miniature-errors)")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
-    s.set_defaults(func=_cmd_errors)
+    from miniature.characteristics import CHARACTERISTICS, Characteristic
 
-    s = sub.add_parser("representation", help="compare models' embeddings by the agreement of their K-NN sets")
-    src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", help="YAML study config: models are embedded before and after fine-tuning")
-    src.add_argument("--embeddings", nargs="+", metavar="A.npy",
-                     help="one (points x dims) .npy per model, rows = the same points in the same order")
-    s.add_argument("--after", nargs="+", metavar="A.npy",
-                   help="with --embeddings: the fine-tuned models' .npy files (then --embeddings are 'before')")
-    s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
-    s.add_argument("--ks", type=_positive, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
-    s.add_argument("--table-k", type=_positive, help="the K of the pairwise table (default 10, the paper's)")
-    s.add_argument("--backend", choices=["auto", "faiss", "numpy"], help="neighbour search (default: auto)")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set representation.pooling=mean (repeatable)")
-    s.add_argument("--out", help="output folder (default: RUN_DIR/representation, or ./miniature-representation)")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
-    s.set_defaults(func=_cmd_representation)
-
-    s = sub.add_parser("distribution", help="compare which test points models' Deep kNN detectors call OOD")
-    src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", help="YAML study config with distribution.test set: models are fine-tuned and "
-                     "their features of train (bank), dev (validation) and the test set extracted")
-    src.add_argument("--bank", nargs="+", metavar="A.npy",
-                     help="one in-distribution bank (points x dims) .npy per model")
-    s.add_argument("--val", nargs="+", metavar="A.npy",
-                   help="with --bank: held-out in-distribution features, per model")
-    s.add_argument("--test", nargs="+", metavar="A.npy", help="with --bank: test features (the same points), per model")
-    s.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
-    s.add_argument("--k", type=_positive, help="the K of the table (default 10, the paper's)")
-    s.add_argument("--ks", type=_positive, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
-    s.add_argument("--tpr", type=float, help="share of validation points kept in-distribution (default 0.95)")
-    s.add_argument("--alpha", type=float, help="random share of the bank kept (default 1)")
-    s.add_argument("--index", choices=["exact", "ivf", "hnsw"], help="bank index (default exact)")
-    s.add_argument("--backend", choices=["auto", "faiss", "numpy", "bf16", "torch"], help="exact search (default auto)")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set distribution.test=newsqa.json (repeatable)")
-    s.add_argument("--out", help="output folder (default: RUN_DIR/distribution, or ./miniature-distribution)")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
-    s.set_defaults(func=_cmd_distribution)
-
-    s = sub.add_parser("adversarial", help="attack every model with BERT-Attack: Table 3 and who falls together")
-    s.add_argument("--config", required=True, help="YAML study config: models are fine-tuned on adversarial.train "
-                   "and attacked on adversarial.n_examples texts of adversarial.test")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set adversarial.candidates=embedding (repeatable)")
-    s.add_argument("--out", help="output folder (default: RUN_DIR/adversarial)")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
-    s.set_defaults(func=_cmd_adversarial)
+    for name, characteristic in CHARACTERISTICS.items():  # a verb per characteristic
+        s = sub.add_parser(name, help=characteristic.verb_help or characteristic.description)
+        files = type(characteristic).compare_files is not Characteristic.compare_files  # it compares files too
+        inputs: Any = s.add_mutually_exclusive_group(required=True) if files else s
+        inputs.add_argument("--config", required=not files,
+                            help="YAML study config: its models are fine-tuned, embedded, predicted as "
+                                 f"{name} needs (all cached in its run folder), then compared")
+        characteristic.cli_arguments(inputs, s)
+        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set run_dir=runs/mine (repeatable)")
+        s.add_argument("--out", help=f"output folder (default: RUN_DIR/{name}"
+                       + (f", or ./miniature-{name} without a config)" if files else ")"))
+        s.add_argument("--quiet", action="store_true", help="no progress bars")
+        s.set_defaults(func=_cmd_characteristic)
     return p
 
 

@@ -21,6 +21,19 @@ from miniature.exceptions import ConfigError
 from miniature.files import StrictLoader, parse_yaml, read_text
 
 
+def positive(text: str) -> int:
+    """argparse type of a command's option: an integer >= 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
+
+
 def _k_sweep(v: list[int]) -> list[int]:
     """A K sweep: every K at least 1; sorted, repeats dropped."""
     if any(k < 1 for k in v):
@@ -342,6 +355,19 @@ def _describe(e: ValidationError) -> str:
         return f"config key {loc!r} is required"
     msg = err["msg"].removeprefix("Value error, ")
     return f"config key {loc!r}: {msg}"
+
+
+def with_values(section: BaseModel, values: dict[str, Any]) -> Any:
+    """A config section with some values replaced (a command's options), validated as the config's
+    own values are: a bad one is a one-line ConfigError naming the key."""
+    if not values:
+        return section
+    try:
+        return type(section).model_validate({**section.model_dump(), **values})
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{key} {err['input']!r}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 _BUILT: dict[tuple[tuple[str, type[BaseModel]], ...], type[StudyConfig]] = {}

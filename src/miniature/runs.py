@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -33,6 +33,11 @@ def canonical_json(obj: Any) -> str:
 def content_key(obj: Any, length: int = 16) -> str:
     """Hex digest of everything that determines an artifact."""
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def inputs_meta(paths: Sequence[str | Path]) -> list[dict]:
+    """Provenance of a command's input files: each path and its SHA-256."""
+    return [{"path": str(p), "sha256": sha256_file(p)} for p in paths if Path(p).is_file()]
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

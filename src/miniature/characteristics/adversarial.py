@@ -372,6 +372,7 @@ class Adversarial(Characteristic):
                    "BERT-Attack (Table 3), and the Jaccard of the sets of reviews each one falls on")
     sections = ("classification", "adversarial")
     tasks = ("classification",)
+    verb_help = "attack every model with BERT-Attack: Table 3 and who falls together"
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         from miniature.data.text import load_text_dataset

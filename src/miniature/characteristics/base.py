@@ -36,6 +36,25 @@ class Characteristic:
     sections: ClassVar[tuple[str, ...]]
     tasks: ClassVar[tuple[str, ...]] = ()
 
+    verb_help: ClassVar[str] = ""  # the help line of its CLI verb, `miniature <name>` (default: its description)
+
+    def cli_arguments(self, inputs: Any, parser: Any) -> None:
+        """Its CLI verb's own options. The verb always has --config, --set, --out and --quiet;
+        `inputs` (an argparse group of which exactly one must be given, holding --config) takes the
+        inputs that stand instead of a config (files to compare), `parser` the other options."""
+
+    def cli_knobs(self, args: Any) -> dict[str, Any]:
+        """Values of its config section given as the verb's options (`--ks 1 5`), with and without a config."""
+        return {}
+
+    def check_arguments(self, args: Any) -> None:
+        """The verb's checks of option combinations, before any work."""
+
+    def compare_files(self, args: Any, knobs: dict[str, Any], out: Path, progress: bool = False) -> Any:
+        """The verb without a config: compare the files its options name, write into `out`, return
+        the result (with `markdown()`). Called only where one of its `inputs` was given."""
+        raise NotImplementedError
+
     def preflight(self, cfg: Any, specs: list[Any], note: Note) -> None:
         """Checks of its own config and data, before any work (a bad value fails in a second)."""
 

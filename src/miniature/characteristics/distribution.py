@@ -15,7 +15,7 @@ from miniature.agreement import pair_order, set_pair
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.characteristics.representation import cached_embeddings, load_embeddings
 from miniature.checkpoints import qa_train_data, qa_weights, study_models
-from miniature.config import KSweep, Section, StudyConfig
+from miniature.config import KSweep, Section, StudyConfig, positive, with_values
 from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.ood import (
@@ -32,7 +32,7 @@ from miniature.ood import (
     resolve_backend,
     search,
 )
-from miniature.runs import RunDir, atomic_write_json, meta_block, write_outputs
+from miniature.runs import RunDir, atomic_write_json, inputs_meta, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
 from miniature.zoo import hf_quiet
 
@@ -309,6 +309,49 @@ def bank_dataset(cfg: StudyConfig) -> QADataset:
     return make_dataset([train.examples[i] for i in keep], f"{train.source}[alpha={dcfg.alpha},seed={dcfg.seed}]")
 
 
+def _strip_bank(stem: str) -> str:
+    """A model's label from its bank file: bert-base_bank.npy -> bert-base."""
+    for suffix in ("_bank", "-bank", ".bank"):
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def load_features(path: str | Path) -> np.ndarray:
+    """A feature file (.npy), memory-mapped; one point is enough (a bank may hold a single point)."""
+    return load_embeddings(path, min_points=1)
+
+
+def compare_feature_files(bank: Sequence[str | Path], val: Sequence[str | Path], test: Sequence[str | Path],
+                          names: Sequence[str] = (), knobs: dict[str, Any] | None = None,
+                          out: str | Path | None = None, progress: bool = False) -> DistributionResult:
+    """Compare Deep kNN OOD sets from feature files: `bank`, `val` and `test`, one .npy per model
+    each, in the same model order (test rows = the same points for every model). `knobs` replaces
+    values of the distribution section (k, ks, tpr, alpha, index, backend). Writes
+    distribution.md/.csv/.json, distribution_detectors.*, distribution_sweep.*,
+    distribution_k_sweep.png, ood_sets.json and the report spec into `out`, if given."""
+    dcfg = with_values(DistributionConfig(), knobs or {})
+    if not (len(bank) == len(val) == len(test)):
+        raise ConfigError(f"--bank, --val and --test give {len(bank)}, {len(val)} and {len(test)} files; "
+                          "give one of each per model")
+    if names and len(names) != len(bank):
+        raise ConfigError(f"--names gives {len(names)} names for {len(bank)} models")
+    labels = list(names) or [_strip_bank(Path(p).stem) for p in bank]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two models share a name; give distinct --names")
+    features = {}
+    for label, b, v, t in zip(labels, bank, val, test):
+        arr = load_features(b)
+        keep = subsample(len(arr), dcfg.alpha, dcfg.seed)
+        features[label] = Features(arr if len(keep) == len(arr) else arr[keep], load_features(v), load_features(t))
+    named = {label: [str(b), str(v), str(t)] for label, b, v, t in zip(labels, bank, val, test)}
+    meta = meta_block(inputs=inputs_meta([*bank, *val, *test]), alpha=dcfg.alpha, seed=dcfg.seed)
+    result = _compare_features(features, dcfg, None, progress, named)
+    if out is not None:
+        write_outputs(out, lambda d: result.write(d, meta), "distribution")
+    return result
+
+
 def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, Features], QADataset]:
     """Every fine-tuned model's features of the bank (train), validation (dev) and test points.
 
@@ -374,6 +417,36 @@ class Distribution(Characteristic):
                    "kNN detector calls out of distribution, swept over K")
     sections = ("data", "qa", "representation", "distribution")
     tasks = ("qa",)
+    verb_help = "compare which test points models' Deep kNN detectors call OOD"
+
+    def cli_arguments(self, inputs: Any, parser: Any) -> None:
+        inputs.add_argument("--bank", nargs="+", metavar="A.npy",
+                            help="one in-distribution bank (points x dims) .npy per model")
+        parser.add_argument("--val", nargs="+", metavar="A.npy",
+                            help="with --bank: held-out in-distribution features, per model")
+        parser.add_argument("--test", nargs="+", metavar="A.npy",
+                            help="with --bank: test features (the same points), per model")
+        parser.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
+        parser.add_argument("--k", type=positive, help="the K of the table (default 10, the paper's)")
+        parser.add_argument("--ks", type=positive, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
+        parser.add_argument("--tpr", type=float, help="share of validation points kept in-distribution (default 0.95)")
+        parser.add_argument("--alpha", type=float, help="random share of the bank kept (default 1)")
+        parser.add_argument("--index", choices=["exact", "ivf", "hnsw"], help="bank index (default exact)")
+        parser.add_argument("--backend", choices=["auto", "faiss", "numpy", "bf16", "torch"],
+                            help="exact search (default auto)")
+
+    def cli_knobs(self, args: Any) -> dict[str, Any]:
+        return {key: v for key in ("k", "ks", "tpr", "alpha", "index", "backend")
+                if (v := getattr(args, key)) is not None}
+
+    def check_arguments(self, args: Any) -> None:
+        if args.config and (args.val or args.test or args.names):
+            raise ConfigError("--val, --test and --names are for --bank feature files; a config's models are "
+                              "embedded on data.train, data.dev and distribution.test")
+
+    def compare_files(self, args: Any, knobs: dict[str, Any], out: Path, progress: bool = False) -> Any:
+        return compare_feature_files(args.bank, args.val or (), args.test or (), args.names or (), knobs, out,
+                                     progress)
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         dcfg = cfg.distribution

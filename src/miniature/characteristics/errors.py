@@ -11,10 +11,19 @@ from miniature import reportspec as rs
 from miniature.agreement import SetPair, pairwise_sets
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import qa_train_data, qa_weights, study_models
-from miniature.config import StudyConfig
+from miniature.config import StudyConfig, positive
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
-from miniature.runs import RunDir, atomic_write_json, content_key, file_stems, meta_block, read_json_file, write_outputs
+from miniature.runs import (
+    RunDir,
+    atomic_write_json,
+    content_key,
+    file_stems,
+    inputs_meta,
+    meta_block,
+    read_json_file,
+    write_outputs,
+)
 from miniature.scoring import error_ids, squad_v2_scores
 from miniature.tables import to_markdown, write_table
 from miniature.tasks.qa import cached_predictions
@@ -215,6 +224,44 @@ def compare_errors(sets: Sequence[ErrorSet], gold: QADataset | None = None,
     return ErrorsResult(tuple(replace(s, n_questions=s.n_questions or n) for s in sets), tuple(pairs))
 
 
+NAMES_WITH_CONFIG = ("--names labels --predictions or --error-sets files; a config's models are named by their "
+                     "`label` (--set models.0.label=NAME)")
+
+
+def compare_error_files(predictions: Sequence[str | Path] = (), gold: str | Path | None = None,
+                        error_sets: Sequence[str | Path] = (), names: Sequence[str] = (),
+                        n_questions: int | None = None, out: str | Path | None = None) -> ErrorsResult:
+    """Compare prediction files (scored against `gold`) or error-set files (JSON lists of wrong
+    ids; `gold`, if given, fixes their universe, else `n_questions` gives their chance levels).
+    Writes errors.md/.csv/.json, the error sets and the report spec into `out`, if given."""
+    if bool(predictions) == bool(error_sets):
+        raise ConfigError("give exactly one of --predictions or --error-sets")
+    if n_questions is not None and not error_sets:
+        raise ConfigError("--questions is for --error-sets; models and predictions are counted from their gold file")
+    if n_questions is not None and gold is not None:
+        raise ConfigError("give either a gold file or a question count: the gold file fixes the count")
+    inputs = list(predictions or error_sets)
+    if names and len(names) != len(inputs):
+        raise ConfigError(f"--names gives {len(names)} names for {len(inputs)} inputs")
+    labels = list(names) or [Path(p).stem if Path(p).stem != "predictions" else Path(p).parent.name
+                             for p in inputs]
+    dev: QADataset | None
+    if predictions:
+        if gold is None:
+            raise ConfigError("--predictions needs --gold, the file they are scored against")
+        dev = load_qa_dataset(gold)
+        sets = [from_predictions(n, dev, read_predictions(p), str(p)) for n, p in zip(labels, inputs)]
+        meta = meta_block(inputs=inputs_meta([gold, *inputs]), dev_fingerprint=dev.fingerprint)
+    else:
+        dev = load_qa_dataset(gold) if gold is not None else None
+        sets = [read_error_set(p, n) for n, p in zip(labels, inputs)]
+        meta = meta_block(inputs=inputs_meta(([gold] if gold else []) + inputs))
+    result = compare_errors(sets, dev, n_questions)
+    if out is not None:
+        write_outputs(out, lambda d: result.write(d, meta), "errors")
+    return result
+
+
 # ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
 
 
@@ -267,6 +314,30 @@ class Errors(Characteristic):
     description = "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong"
     sections = ("data", "qa")
     tasks = ("qa",)
+    verb_help = "compare the prediction errors of models or files"
+
+    def cli_arguments(self, inputs: Any, parser: Any) -> None:
+        inputs.add_argument("--predictions", nargs="+", metavar="PRED.json", help="prediction files (need --gold)")
+        inputs.add_argument("--error-sets", nargs="+", metavar="IDS.json", help="JSON lists of wrong question ids")
+        parser.add_argument("--gold", help="gold file for --predictions (and the universe of --error-sets)")
+        parser.add_argument("--questions", type=positive, metavar="N",
+                            help="--error-sets without --gold: how many questions they were scored on (for chance "
+                                 "levels; the paper's: 11873)")
+        parser.add_argument("--names", nargs="+", help="labels for the inputs, in order")
+
+    def check_arguments(self, args: Any) -> None:
+        if args.config and args.names:
+            raise ConfigError(NAMES_WITH_CONFIG)
+        if args.config and args.questions is not None:
+            raise ConfigError("--questions is for --error-sets; models and predictions are counted from their gold "
+                              "file")
+        if args.config and args.gold:
+            raise ConfigError("--gold is for --predictions and --error-sets; a config's models are scored against "
+                              "data.dev")
+
+    def compare_files(self, args: Any, knobs: dict[str, Any], out: Path, progress: bool = False) -> Any:
+        return compare_error_files(args.predictions or (), args.gold, args.error_sets or (), args.names or (),
+                                   args.questions, out)
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         for m, spec in zip(cfg.models, specs):

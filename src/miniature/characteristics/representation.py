@@ -22,12 +22,12 @@ from miniature.agreement import (
 )
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, pretrained_weights, qa_train_data, qa_weights, study_models
-from miniature.config import KSweep, QAConfig, Section, StudyConfig
+from miniature.config import KSweep, QAConfig, Section, StudyConfig, positive, with_values
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import check_npy
 from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
-from miniature.runs import RunDir, atomic_write_json, cached, content_key, meta_block, write_outputs
+from miniature.runs import RunDir, atomic_write_json, cached, content_key, inputs_meta, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
 from miniature.zoo import ModelSpec, hf_quiet
 
@@ -264,6 +264,39 @@ def compare_representations(phases: Mapping[str, Mapping[str, np.ndarray]], ks: 
 # ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
 
 
+def compare_embedding_files(embeddings: Sequence[str | Path], after: Sequence[str | Path] = (),
+                            names: Sequence[str] = (), knobs: dict[str, Any] | None = None,
+                            out: str | Path | None = None, progress: bool = False) -> RepresentationResult:
+    """Compare .npy embedding files, one per model (rows = the same points in the same order; with
+    `after`, a second set from the fine-tuned models, and `embeddings` count as "before"). `knobs`
+    replaces values of the representation section (ks, table_k, backend). Writes
+    representation.md/.csv/.json, representation_sweep.*, representation_k_sweep.png and the
+    report spec into `out`, if given."""
+    rcfg = with_values(RepresentationConfig(), knobs or {})
+    groups = {"before": list(embeddings), "after": list(after)} if after else {"embeddings": list(embeddings)}
+    if not embeddings:
+        raise ConfigError("--after needs --embeddings, the models' files before fine-tuning")
+    if after and len(embeddings) != len(after):
+        raise ConfigError(f"--embeddings gives {len(embeddings)} files, --after {len(after)}; one each per model")
+    for phase, files in groups.items():
+        if names and len(names) != len(files):
+            raise ConfigError(f"--names gives {len(names)} names for {len(files)} {phase} files")
+    labels = list(names) or [Path(p).stem for p in embeddings]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two inputs share a name; give distinct --names")
+    phases = {p: {n: load_embeddings(f) for n, f in zip(labels, fs)} for p, fs in groups.items() if fs}
+    if after:
+        n_before, n_after = (len(next(iter(phases[p].values()))) for p in ("before", "after"))
+        if n_before != n_after:
+            raise MismatchError(f"the --embeddings files hold {n_before} points, the --after files {n_after}; "
+                                "both must embed the same points in the same order")
+    meta = meta_block(inputs=inputs_meta([*embeddings, *after]))
+    result = compare_representations(phases, rcfg.ks, rcfg.table_k, rcfg.backend, progress)
+    if out is not None:
+        write_outputs(out, lambda d: result.write(d, meta), "representation")
+    return result
+
+
 def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, dict[str, np.ndarray]], QADataset]:
     """Every model's embeddings of the dev points, before and/or after QA fine-tuning (all cached).
 
@@ -318,6 +351,29 @@ class Representation(Characteristic):
                    "embeddings, before and after fine-tuning, swept over K")
     sections = ("data", "qa", "representation")
     tasks = ("qa",)
+    verb_help = "compare models' embeddings by the agreement of their K-NN sets"
+
+    def cli_arguments(self, inputs: Any, parser: Any) -> None:
+        inputs.add_argument("--embeddings", nargs="+", metavar="A.npy",
+                            help="one (points x dims) .npy per model, rows = the same points in the same order")
+        parser.add_argument("--after", nargs="+", metavar="A.npy", help="with --embeddings: the fine-tuned models' "
+                            ".npy files (then --embeddings are 'before')")
+        parser.add_argument("--names", nargs="+", help="labels for the models, in order (the large one first)")
+        parser.add_argument("--ks", type=positive, nargs="+", help="the K sweep (default 1 5 10 20 50 100)")
+        parser.add_argument("--table-k", type=positive, help="the K of the pairwise table (default 10, the paper's)")
+        parser.add_argument("--backend", choices=["auto", "faiss", "numpy"], help="neighbour search (default: auto)")
+
+    def cli_knobs(self, args: Any) -> dict[str, Any]:
+        return {k: v for k, v in (("ks", args.ks), ("table_k", args.table_k), ("backend", args.backend))
+                if v is not None}
+
+    def check_arguments(self, args: Any) -> None:
+        if args.config and (args.after or args.names):
+            raise ConfigError("--after and --names are for --embeddings files; a config's models are named by their "
+                              "`label` and embedded before and after fine-tuning")
+
+    def compare_files(self, args: Any, knobs: dict[str, Any], out: Path, progress: bool = False) -> Any:
+        return compare_embedding_files(args.embeddings, args.after or (), args.names or (), knobs, out, progress)
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         rcfg = cfg.representation
