@@ -20,8 +20,8 @@ from miniature.exceptions import MiniatureError  # noqa: E402
 from miniature.version import __version__  # noqa: E402
 
 _LAZY = {"adversarial": "miniature.api", "distribution": "miniature.api", "errors": "miniature.api",
-         "measure": "miniature.api", "predict": "miniature.api", "representation": "miniature.api", "score": "miniature.api",
-         "run": "miniature.study"}
+         "measure": "miniature.api", "predict": "miniature.api", "representation": "miniature.api",
+         "score": "miniature.api", "run": "miniature.study"}
 
 
 def __getattr__(name: str) -> Any:
