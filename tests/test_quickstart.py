@@ -98,7 +98,10 @@ def test_bare_run_is_the_offline_quickstart_at_a_reduced_size(tmp_path):
     done = bare_run(tmp_path, *SMALL)
     run_dir = tmp_path / "runs" / "quickstart"
     assert "no config given: the offline quickstart" in done.stderr
-    assert "[data] generated data" in done.stderr and "[4/4]" in done.stderr
+    from miniature.characteristics import CHARACTERISTICS
+
+    n = len(list(CHARACTERISTICS))  # every registered characteristic, the quickstart names none
+    assert "[data] generated data" in done.stderr and f"[{n}/{n}]" in done.stderr
     assert "%|" in done.stderr  # progress bars
     assert f"report: {Path('runs/quickstart/report.html')}" in done.stdout
     manifest = json.loads((run_dir / "data" / "manifest.json").read_text())

@@ -128,3 +128,18 @@ def test_hub_dataset_rows_read_like_files(monkeypatch):
     with pytest.raises(DataError, match=r"could not load hub dataset 'rajpurkar/squad_v2' split 'train' "
                                         r"\(Couldn't reach the hub\)"):
         load_qa_dataset("squad_v2", split="train")
+
+
+@pytest.mark.parametrize("label, ok", [("1", 1), (" 2 ", 2), ("²", None), ("٣", None), ("1.0", None), ("-1", None)])
+def test_csv_labels_are_ascii_class_indices(tmp_path, label, ok):
+    """A label is a whole number written in ASCII digits: '²' passes str.isdigit but is refused,
+    in one line, like any other non-index (found by the CSV fuzz test)."""
+    from miniature.data.text import load_text_dataset
+
+    path = tmp_path / "r.csv"
+    path.write_text(f"text,label\ngood film,{label.strip() if ok is None else label}\nbad film,0\n", encoding="utf-8")
+    if ok is None:
+        with pytest.raises(DataError, match="is not a class index"):
+            load_text_dataset(path)
+    else:
+        assert [e.label for e in load_text_dataset(path).examples] == [ok, 0]

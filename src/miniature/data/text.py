@@ -74,7 +74,7 @@ def _label(value: Any, where: str) -> int:
         raise DataError(f"{where}: label {value!r} is a boolean, not a class index; write 0 or 1")
     if isinstance(value, int) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # not '²', which isdigit
         return int(value)
     if value is None or value == "":
         raise DataError(f"{where}: the label is missing; give every example a class index (0, 1, ...)")
