@@ -98,7 +98,7 @@ def qa_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: QADatase
                                 model_keys(model))
 
         return _derived("qa", qa_weights, cfg, i, specs, train, run, rows, progress)
-    if entry.finetuned:
+    if "qa" in entry.given_tasks:
         return None, spec.identity()
     if train is None:
         raise ConfigError(f"model {entry.display!r} needs QA fine-tuning but no training data was loaded")
@@ -145,7 +145,7 @@ def classifier_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: 
             return labelled_rows(tokenizer, train, cfg.classification.max_length, model_keys(model))
 
         return _derived("classification", classifier_weights, cfg, i, specs, train, run, rows, progress)
-    if entry.classifier:
+    if "classification" in entry.given_tasks:
         return None, spec.identity()
     if train is None:
         raise ConfigError(f"model {entry.display!r} needs classifier fine-tuning but no training data was loaded")
@@ -153,26 +153,16 @@ def classifier_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: 
     return ckpt.path, ckpt.key
 
 
-def is_given(cfg: StudyConfig, i: int, flag: str) -> bool:
-    """Whether model `i` (or the checkpoint its derivation starts from) is used as given: `finetuned`
-    or `classifier` set."""
-    return bool(getattr(root_entry(cfg, i), flag))
+def is_given(cfg: StudyConfig, i: int, task: str) -> bool:
+    """Whether model `i` (or the checkpoint its derivation starts from) is used as given for `task`
+    (its entry's `finetuned_for`, or the older `finetuned`/`classifier` flags)."""
+    return task in root_entry(cfg, i).given_tasks
 
 
 def qa_train_data(cfg: StudyConfig) -> QADataset | None:
     """The QA training data, where any model of the study trains or distils on it."""
-    needs = any(not is_given(cfg, i, "finetuned") or m.derived for i, m in enumerate(cfg.models))
+    needs = any(not is_given(cfg, i, "qa") or m.derived for i, m in enumerate(cfg.models))
     return load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs else None
-
-
-# the config sections a task's checkpoints depend on (the classification task's data is still
-# configured in the adversarial characteristic's section, its only user so far)
-TASK_SECTIONS = {"qa": ("data", "qa"), "classification": ("classification", "adversarial")}
-
-
-def task_sections(tasks: set[str]) -> set[str]:
-    """The config sections the checkpoints of `tasks` depend on."""
-    return {s for t in tasks for s in TASK_SECTIONS[t]}
 
 
 def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:

@@ -69,9 +69,14 @@ def _cmd_list(args: argparse.Namespace) -> None:
         for name, tds in TEXT_DATASETS.items():
             print(f"{name:12s} {tds.hub_id:22s} {tds.description}")
         print("(or any SQuAD-format .json/.jsonl QA file, .jsonl/.csv file with text and label, or hub id owner/name)")
+    elif args.what == "tasks":
+        from miniature.taskdefs import TASKS
+
+        for name, task in TASKS.items():
+            print(f"{name:14s} {task.description}")
     else:
         for name, characteristic in CHARACTERISTICS.items():
-            print(f"{name:12s} {characteristic.description}")
+            print(f"{name:14s} {characteristic.description}")
 
 
 def _cmd_score(args: argparse.Namespace) -> None:
@@ -180,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", help="the run folder of a `miniature run`")
     s.set_defaults(func=_cmd_report)
 
-    s = sub.add_parser("list", help="list registered models, datasets or characteristics")
-    s.add_argument("what", choices=["models", "datasets", "characteristics"])
+    s = sub.add_parser("list", help="list registered models, datasets, tasks or characteristics")
+    s.add_argument("what", choices=["models", "datasets", "tasks", "characteristics"])
     s.set_defaults(func=_cmd_list)
 
     s = sub.add_parser("score", help="official SQuAD v2 figures of a predictions file")

@@ -79,8 +79,9 @@ class ModelEntry(_Strict):
     distil: DistilConfig = DistilConfig()  # method distil: how the student is trained
     revision: str | None = None  # hub revision (branch, tag or commit)
     trust_remote_code: bool = False  # off unless you trust the repository's code
-    finetuned: bool = False  # already a QA checkpoint: predict with it, do not fine-tune
-    classifier: bool = False  # already a text classifier (e.g. on IMDB): attack it as is, do not fine-tune
+    finetuned_for: list[str] = Field(default_factory=list)  # tasks it is already fine-tuned for (used as given)
+    finetuned: bool = False  # the same as finetuned_for: [qa] (an already fine-tuned QA checkpoint)
+    classifier: bool = False  # the same as finetuned_for: [classification] (e.g. a classifier of IMDB)
 
     @property
     def display(self) -> str:
@@ -89,6 +90,12 @@ class ModelEntry(_Strict):
     @property
     def derived(self) -> bool:
         return self.from_ is not None
+
+    @property
+    def given_tasks(self) -> frozenset[str]:
+        """The tasks it is used for as given: `finetuned_for`, and the older flags."""
+        legacy = {"qa"} if self.finetuned else set()
+        return frozenset(self.finetuned_for) | legacy | ({"classification"} if self.classifier else set())
 
     @model_validator(mode="after")
     def _name_or_from(self) -> ModelEntry:
@@ -290,8 +297,9 @@ class StudyConfig(_Strict):
                 where = "comes later" if m.from_ in [x.display for x in v] else "is not a model of the study"
                 raise ValueError(f"{m.display!r} is derived from {m.from_!r}, which {where}; "
                                  "list the model it compresses first and name it by its label")
-            if m.derived and (m.finetuned or m.classifier):
-                raise ValueError(f"{m.display!r} is derived: it takes `finetuned`/`classifier` from its source")
+            if m.derived and m.given_tasks:
+                raise ValueError(f"{m.display!r} is derived: it takes `finetuned_for` (`finetuned`/`classifier`) "
+                                 "from its source")
             seen.append(m.display)
         return v
 

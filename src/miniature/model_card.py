@@ -105,12 +105,12 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
 
     specs, labels = study_models(cfg)
     run = RunDir(cfg.run_dir)
-    qa = any("qa" in CHARACTERISTICS.get(n).tasks for n in cfg.characteristics)  # else: classifiers
+    qa = any("qa" in CHARACTERISTICS.get(n).task_names(cfg) for n in cfg.characteristics)  # else: classifiers
     if qa:
         train = qa_train_data(cfg)
         dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
     else:
-        texts_train, texts = attack_examples(cfg, any(not is_given(cfg, i, "classifier") or m.derived
+        texts_train, texts = attack_examples(cfg, any(not is_given(cfg, i, "classification") or m.derived
                                                       for i, m in enumerate(cfg.models)))
     rows = []
     for i, (spec, label) in enumerate(zip(specs, labels)):

@@ -12,9 +12,8 @@ from pydantic import BaseModel
 
 from miniature import api
 from miniature.characteristics import CHARACTERISTICS, Characteristic
-from miniature.checkpoints import TASK_SECTIONS, check_derivations, source_index, study_models, task_sections
+from miniature.checkpoints import check_derivations, study_models
 from miniature.config import StudyConfig, load_config
-from miniature.data.squad import load_qa_dataset
 from miniature.exceptions import ConfigError
 from miniature.files import is_local_source
 from miniature.reportspec import FORMAT as REPORT_FORMAT
@@ -32,7 +31,7 @@ from miniature.runs import (
     recording,
     sweep_stale_temps,
 )
-from miniature.zoo import check_given_head
+from miniature.taskdefs import TASKS
 
 
 @dataclass(frozen=True)
@@ -81,14 +80,13 @@ def preflight(cfg: StudyConfig) -> dict[str, dict[str, str]]:
         datasets[key] = {"source": ds.source, "fingerprint": ds.fingerprint}
 
     chosen = [CHARACTERISTICS.get(name) for name in cfg.characteristics]
-    if any("qa" in c.tasks for c in chosen):  # the QA task's data, and the QA heads teachers need
-        teachers = {source_index(cfg, i) for i, m in enumerate(cfg.models) if m.derived}
-        for i, (m, spec) in enumerate(zip(cfg.models, specs)):
-            if m.finetuned and i in teachers:
-                check_given_head(spec, "qa")
-        note("data.dev", load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit))
-        if any(not m.finetuned for m in cfg.models):
-            note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
+    for i, m in enumerate(cfg.models):
+        for task in sorted(m.given_tasks):
+            if task not in TASKS:
+                raise ConfigError(f"model {m.display!r}: finetuned_for names the unknown task {task!r}; known: "
+                                  f"{', '.join(TASKS)}")
+    for task in dict.fromkeys(t for c in chosen for t in c.task_names(cfg)):  # each task's data and given heads
+        TASKS.get(task).check(cfg, specs, note)
     for c in chosen:
         c.preflight(cfg, specs, note)
     check_splits(cfg)
@@ -118,7 +116,7 @@ def study_meta(cfg: StudyConfig, datasets: dict[str, dict[str, str]]) -> dict[st
     """Provenance of the whole study: the config, each model's id and revision, datasets, seeds."""
     specs, labels = study_models(cfg)
     models = [{"label": label, "name": m.name, "source": s.source, "revision": s.revision,
-               "finetuned": m.finetuned, "classifier": m.classifier} for m, s, label in zip(cfg.models, specs, labels)]
+               "finetuned_for": sorted(m.given_tasks)} for m, s, label in zip(cfg.models, specs, labels)]
     seeds = {name: getattr(sec, "seed") for name, sec in sections(cfg) if isinstance(getattr(sec, "seed", None), int)}
     return meta_block(config=cfg.model_dump(mode="json"), models=models, datasets=datasets, seeds=seeds)
 
@@ -130,7 +128,7 @@ def _stage_key(name: str, stage: Characteristic, cfg: StudyConfig, inputs: Seque
     return content_key({"characteristic": name, "version": meta_block()["version"], "report": REPORT_FORMAT,
                         "models": [m.model_dump(mode="json") for m in cfg.models],
                         "inputs": [str(Path(p).relative_to(run)) if Path(p).is_relative_to(run) else p for p in inputs],
-                        "config": cfg.model_dump(mode="json", include=set(stage.sections))})
+                        "config": cfg.model_dump(mode="json", include=set(stage.config_sections(cfg)))})
 
 
 def run_stage(name: str, cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
@@ -158,11 +156,12 @@ def card_stage(cfg: StudyConfig, ledger: Ledger, progress: bool) -> None:
     from miniature.model_card import study_card
     from miniature.tables import CARD_COLUMNS, write_table
 
-    tasks = {t for n in cfg.characteristics for t in CHARACTERISTICS.get(n).tasks}
+    tasks = {t for n in cfg.characteristics for t in CHARACTERISTICS.get(n).task_names(cfg)}
+    task_sections = {x for _, t in TASKS.items() for x in t.sections}
     key = content_key({"models": [m.model_dump(mode="json") for m in cfg.models], "version": meta_block()["version"],
                        "qa": "qa" in tasks,
                        # the sections every task's checkpoints depend on (the card measures one task's)
-                       "config": cfg.model_dump(mode="json", include=task_sections(set(TASK_SECTIONS)))})
+                       "config": cfg.model_dump(mode="json", include=task_sections)})
     folder = Path(cfg.run_dir) / "models"
     with recording(ledger):
         what = "measure every model: layers, parameters, size on disk, sparsity, latency (Table 1)"

@@ -58,7 +58,7 @@ def test_two_tiny_models_end_to_end_and_cached(tmp_path, tiny_model, monkeypatch
         raise AssertionError("trained again")
 
     monkeypatch.setattr(transformers.Trainer, "train", boom)
-    monkeypatch.setattr("miniature.tasks.qa.predict_qa", boom)
+    monkeypatch.setattr("miniature.tasks.qa.predict_qa_windows", boom)
     second = miniature.errors(cfg, out=tmp_path / "out2")
     assert second.rows() == first.rows()
     assert (tmp_path / "out2" / "errors.md").read_text() == table

@@ -21,11 +21,13 @@ from miniature.bert_attack import AttackResult
 from miniature.characteristics.adversarial import compare_attacks
 from miniature.characteristics.distribution import Features, compare_distributions
 from miniature.characteristics.errors import ErrorSet, compare_errors
+from miniature.characteristics.errors import report_spec as errors_spec
 from miniature.characteristics.representation import compare_representations
 from miniature.exceptions import DataError
 from miniature.report.study import build_report
 from miniature.runs import atomic_write_json, meta_block
 from miniature.tables import write_table
+from miniature.taskdefs import TASKS
 
 # the third name holds HTML's special characters: the report must escape it everywhere
 NAMES = ["bert-large", "bert-base", "tiny<&>bert"]
@@ -66,7 +68,7 @@ def make_run(root: Path, data: dict, parts=("errors", "representation", "distrib
     meta = meta_block()
     if "errors" in parts:
         sets = [ErrorSet(n, data["errors"][n], n_questions=120) for n in NAMES]
-        compare_errors(sets).write(root / "errors", meta)
+        compare_errors(sets).write(root / "errors", meta, errors_spec(TASKS.get("qa")))  # as a study of QA writes
         write_table(root / "errors", "scores", data["scores"], meta, digits=2)
     if "representation" in parts:
         compare_representations(data["phases"], ks=(1, 5, 10, 20), table_k=K).write(root / "representation", meta)

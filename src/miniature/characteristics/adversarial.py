@@ -20,8 +20,8 @@ from miniature.candidates import prepare
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import attack_examples, classifier_weights, is_given, study_models
 from miniature.config import Section, StudyConfig
-from miniature.data.text import TextDataset, load_text_dataset
-from miniature.exceptions import ConfigError, DataError, MismatchError
+from miniature.data.text import TextDataset
+from miniature.exceptions import DataError, MismatchError
 from miniature.runs import (
     DONE,
     RunDir,
@@ -35,7 +35,6 @@ from miniature.runs import (
     write_outputs,
 )
 from miniature.tables import to_markdown, write_table
-from miniature.tasks.classification import check_classes
 from miniature.tasks.training import cuda_available, to_device
 from miniature.zoo import ModelSpec, hf_quiet, load_tokenizer, resolve_model
 
@@ -329,7 +328,7 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
     specs, labels = study_models(cfg)
     acfg = cfg.adversarial
     attack = resolve_model(acfg.attack_model)
-    train, test = attack_examples(cfg, any(not is_given(cfg, i, "classifier") or m.derived
+    train, test = attack_examples(cfg, any(not is_given(cfg, i, "classification") or m.derived
                                            for i, m in enumerate(cfg.models)))
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
@@ -375,25 +374,13 @@ class Adversarial(Characteristic):
     verb_help = "attack every model with BERT-Attack: Table 3 and who falls together"
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
-        from miniature.data.text import load_text_dataset
-        from miniature.tasks.classification import check_labels
         from miniature.zoo import check_given_head
 
+        # its data and the classifiers' are the classification task's, checked by its plug-in
         acfg = cfg.adversarial
         attack = resolve_model(acfg.attack_model)
         if acfg.candidates == "mlm":
             check_given_head(attack, "mlm")
-        for m, spec in zip(cfg.models, specs):
-            if m.classifier:
-                check_given_head(spec, "classifier")
-        test = load_text_dataset(acfg.test, acfg.test_split)
-        note("adversarial.test", test)
-        trained = [m.display for m in cfg.models if not m.classifier]
-        if trained:
-            train = load_text_dataset(acfg.train, acfg.train_split)
-            note("adversarial.train", train)
-            check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
-        check_samples(cfg, bool(trained))
 
     def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
         return model_attacks(cfg, progress)
@@ -402,20 +389,3 @@ class Adversarial(Characteristic):
         return finish_adversarial(cfg, gathered, out, progress)
 
 
-def check_samples(cfg: StudyConfig, trains: bool) -> None:
-    """The adversarial samples as drawn: at least train_limit texts to train on and n_examples
-    texts to attack (each a sample of that size), and training texts of two classes at least."""
-    acfg = cfg.adversarial
-    if trains and acfg.train_limit is not None:
-        n_train = len(load_text_dataset(acfg.train, acfg.train_split))
-        if acfg.train_limit > n_train:
-            raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
-                              f"lower it, e.g. --set adversarial.train_limit={n_train}")
-    every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
-    train, full_test = attack_examples(every, trains)  # the texts n_examples is drawn from
-    if acfg.n_examples is not None and acfg.n_examples > len(full_test):
-        apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
-        raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
-                          f"texts{apart}; lower it, e.g. --set adversarial.n_examples={len(full_test)}")
-    if train is not None:
-        check_classes(train)

@@ -36,6 +36,14 @@ class Characteristic:
     sections: ClassVar[tuple[str, ...]]
     tasks: ClassVar[tuple[str, ...]] = ()
 
+    def task_names(self, cfg: Any) -> tuple[str, ...]:
+        """The tasks its models are fine-tuned for in this study (default: `tasks`)."""
+        return self.tasks
+
+    def config_sections(self, cfg: Any) -> tuple[str, ...]:
+        """The config sections its comparison depends on in this study (default: `sections`)."""
+        return self.sections
+
     verb_help: ClassVar[str] = ""  # the help line of its CLI verb, `miniature <name>` (default: its description)
 
     def cli_arguments(self, inputs: Any, parser: Any) -> None:

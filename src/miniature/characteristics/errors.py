@@ -10,8 +10,8 @@ from typing import Any
 from miniature import reportspec as rs
 from miniature.agreement import SetPair, pairwise_sets
 from miniature.characteristics.base import Characteristic, Note, rank, register
-from miniature.checkpoints import qa_train_data, qa_weights, study_models
-from miniature.config import StudyConfig, positive
+from miniature.checkpoints import is_given, study_models
+from miniature.config import Section, StudyConfig, positive
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.runs import (
@@ -24,9 +24,9 @@ from miniature.runs import (
     read_json_file,
     write_outputs,
 )
-from miniature.scoring import error_ids, squad_v2_scores
+from miniature.scoring import error_ids
 from miniature.tables import to_markdown, write_table
-from miniature.tasks.qa import cached_predictions
+from miniature.taskdefs import TASKS, Task
 from miniature.zoo import check_given_head, hf_quiet
 
 COLUMNS = ["model_i", "model_j", "jaccard", "jaccard_ci_low", "jaccard_ci_high", "chance_jaccard", "corrected_jaccard",
@@ -137,8 +137,9 @@ class ErrorsResult:
         )
         return f"Error-set sizes: {sizes}\n\n" + to_markdown(self.rows(), COLUMNS)
 
-    def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
-        """Write errors.md/.csv/.json and every error set under `out_dir`."""
+    def write(self, out_dir: str | Path, meta: dict, spec: rs.ReportSpec | None = None) -> dict[str, Path]:
+        """Write errors.md/.csv/.json, every error set and the report spec (`report_spec()`'s
+        unless given) under `out_dir`."""
         out = Path(out_dir)
         for s, stem in zip(self.sets, file_stems([s.name for s in self.sets])):
             atomic_write_json(out / "error_sets" / f"{stem}.json", s.to_json(meta))
@@ -147,31 +148,36 @@ class ErrorsResult:
             for s in self.sets
         ]
         paths = write_table(out, "errors", self.rows(), meta, COLUMNS, extra={"sets": sets_info})
-        paths["report"] = report_spec().write(out)
+        paths["report"] = (spec or report_spec()).write(out)
         return paths
 
 
-def report_spec() -> rs.ReportSpec:
-    """What the report shows of the errors (the scores table is there where a study scored its models)."""
+def report_spec(task: Task | None = None) -> rs.ReportSpec:
+    """What the report shows of the errors; with the study's task, its scores too (the scores
+    table, per-model columns and their bar figure)."""
     pairs, sets, scores = rs.Rows("errors"), rs.Rows("errors", under="sets"), rs.Rows("scores")
-    return rs.ReportSpec(
-        Errors.name, Errors.heading, Errors.description, rank=rank(Errors.name),
-        files=(rs.ResultFile("errors", ("model_i", "model_j"), ("jaccard",)),
-               rs.ResultFile("scores", ("model",), ("exact", "f1"))),
-        models=(sets, pairs, scores),
-        blocks=(rs.Table("Agreement of error sets", pairs, ("model_i", "model_j", "jaccard", "jaccard_ci_low",
+    noun = task.items_noun if task is not None else "items"
+    extra: dict[str, Any] = {}
+    files = [rs.ResultFile("errors", ("model_i", "model_j"), ("jaccard",))]
+    blocks: list[rs.Block] = [
+        rs.Table("Agreement of error sets", pairs, ("model_i", "model_j", "jaccard", "jaccard_ci_low",
                  "jaccard_ci_high", "chance_jaccard", "corrected_jaccard", "size_i", "size_j", "intersection",
                  "relation"), shade=("jaccard",)),
-                rs.Table("Error sets", sets, ("name", "errors", "n_questions")),
-                rs.Table("SQuAD 2.0 scores (official script: exact match and F1, %)", scores, tuple(SCORE_COLUMNS),
-                         digits=2)),
+        rs.Table("Error sets", sets, ("name", "errors", "n_questions"))]
+    if task is not None:
+        title, ylabel, ylim, digits, caption = task.headline_bars
+        files.append(rs.ResultFile("scores", ("model",), tuple(source for source, _ in task.headline.values())))
+        blocks.append(rs.Table(task.score_title, scores, task.score_columns, digits=2))
+        extra = {"per_model": (rs.ModelColumns(scores, "model", {c: src for c, (src, _) in task.headline.items()}),),
+                 "bars": (rs.Bars("models_scores.png", {c: legend for c, (_, legend) in task.headline.items()},
+                                  title, ylabel, caption, ylim=ylim, digits=digits),)}
+    return rs.ReportSpec(
+        Errors.name, Errors.heading, f"prediction errors: Jaccard of the sets of {noun} each model gets wrong",
+        rank=rank(Errors.name), files=tuple(files), models=(sets, pairs, scores), blocks=tuple(blocks),
         agreements=(rs.Agreement("errors", "Prediction errors: Jaccard of error sets", "Prediction errors", pairs,
                                  "jaccard", corrected="corrected_jaccard"),),
         table2=(rs.PairColumn("prediction_errors", pairs, "jaccard"),),
-        table2_corrected=(rs.PairColumn("prediction_errors", pairs, "corrected_jaccard"),),
-        per_model=(rs.ModelColumns(scores, "model", {"exact": "exact", "f1": "f1"}),),
-        bars=(rs.Bars("models_scores.png", {"exact": "exact match", "f1": "F1"}, "SQuAD 2.0 scores", "score (%)",
-                      "SQuAD 2.0 exact match and F1 of every model.", ylim=(0, 105), digits=1),))
+        table2_corrected=(rs.PairColumn("prediction_errors", pairs, "corrected_jaccard"),), **extra)
 
 
 def question_count(sets: Sequence[ErrorSet], gold: QADataset | None = None, n_questions: int | None = None
@@ -265,40 +271,44 @@ def compare_error_files(predictions: Sequence[str | Path] = (), gold: str | Path
 # ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
 
 
-SCORE_COLUMNS = ["model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total"]
+class ErrorsConfig(Section):
+    """Prediction errors: the task whose errors are compared."""
+
+    task: str = "qa"  # a registered task (`miniature list tasks`): qa (the dev questions), classification (test texts)
 
 
-def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], QADataset, list[dict]]:
-    """Fine-tune (cached), predict (cached) and score every model of the config.
-
-    Every name and data file is checked before any training starts.
-    """
+def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], Any, list[dict]]:
+    """Every model's weights for the task (fine-tuned, derived or given; cached), its outputs on the
+    task's items (cached), its error set and its scores. Every name and data file is checked
+    before any training starts."""
+    task = TASKS.get(cfg.errors.task)
     specs, labels = study_models(cfg)
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
-    train = qa_train_data(cfg)
+    items = task.items(cfg)
+    train = task.train_data(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     sets, scores = [], []
     for i, (spec, label) in enumerate(zip(specs, labels)):
-        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
-        folder = cached_predictions(spec, ckpt_path, ckpt_id, dev, cfg.qa, run, progress)
-        preds = read_json_file(folder / "predictions.json")
-        na = read_json_file(folder / "na_probs.json")
-        sets.append(from_predictions(label, dev, preds, str(folder / "predictions.json")))
-        scores.append({"model": label, **squad_v2_scores(dev, preds, na), "predictions": str(folder)})
-    return sets, dev, scores
+        outputs = task.outputs(cfg, spec, task.weights(cfg, i, specs, train, run, progress), items, run, progress)
+        sets.append(ErrorSet(label, outputs.errors, universe_key(list(outputs.ids)), len(outputs.ids),
+                             outputs.source))
+        scores.append({"model": label, **task.scores(items, outputs), "predictions": outputs.source})
+    return sets, items, scores
 
 
-def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], QADataset, list[dict]],
+def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], Any, list[dict]],
                   out: str | Path | None = None, progress: bool = False) -> ErrorsResult:
-    """Compare the error sets `model_error_sets` gathered; write them and the models' scores into `out`."""
-    sets, dev, scores = gathered
-    result = compare_errors(sets, dev)
+    """Compare the error sets `model_error_sets` gathered; write them, the models' scores and the
+    report spec (with the task's scores) into `out`."""
+    sets, items, scores = gathered
+    task = TASKS.get(cfg.errors.task)
+    result = compare_errors(sets, items)
     if out is not None:
-        meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
-                          dev_fingerprint=dev.fingerprint, seed=cfg.qa.seed, run_dir=str(cfg.run_dir))
-        write_outputs(out, lambda d: {**result.write(d, meta),
-                                      **write_table(d, "scores", scores, meta, SCORE_COLUMNS, digits=2)},
+        meta = meta_block(models=[m.model_dump() for m in cfg.models], task=task.name, dev=items.source,
+                          dev_fingerprint=items.fingerprint, seed=getattr(cfg, task.sections[-1]).seed,
+                          run_dir=str(cfg.run_dir))
+        write_outputs(out, lambda d: {**result.write(d, meta, report_spec(task)),
+                                      **write_table(d, "scores", scores, meta, list(task.score_columns), digits=2)},
                       "errors")
     return result
 
@@ -309,10 +319,11 @@ class Errors(Characteristic):
     the official SQuAD v2 rules, and the pairwise agreement of the sets of questions it gets wrong."""
 
     name = "errors"
+    config = ErrorsConfig
     heading = "Prediction errors"
     title = "prediction errors: fine-tune for QA, predict dev, compare error sets"
-    description = "prediction errors: Jaccard of the sets of SQuAD 2.0 questions each model gets wrong"
-    sections = ("data", "qa")
+    description = "prediction errors: Jaccard of the sets of items (SQuAD 2.0 questions, texts) each model gets wrong"
+    sections = ("errors", "data", "qa")
     tasks = ("qa",)
     verb_help = "compare the prediction errors of models or files"
 
@@ -339,10 +350,17 @@ class Errors(Characteristic):
         return compare_error_files(args.predictions or (), args.gold, args.error_sets or (), args.names or (),
                                    args.questions, out)
 
+    def task_names(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return (cfg.errors.task,)
+
+    def config_sections(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return ("errors", *TASKS.get(cfg.errors.task).sections)
+
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
-        for m, spec in zip(cfg.models, specs):
-            if m.finetuned:  # predicted as given: its QA head must be in its weights
-                check_given_head(spec, "qa")
+        task = TASKS.get(cfg.errors.task)  # an unknown one fails here, naming the known
+        for i, spec in enumerate(specs):
+            if not cfg.models[i].derived and is_given(cfg, i, task.name):  # used as given: its head is needed
+                check_given_head(spec, task.head)
 
     def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
         return model_error_sets(cfg, progress)

@@ -304,7 +304,7 @@ def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str
     """
     specs, labels = study_models(cfg)
     rcfg = cfg.representation
-    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, "finetuned")]
+    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, "qa")]
     if "before" in rcfg.phases and pre:
         raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
                           "'before' embeddings; set representation.phases to [after]")

@@ -107,25 +107,69 @@ def predict_logits(model: Any, tokenizer: Any, inputs: list[dict[str, list[int]]
 def predict_qa(model: Any, tokenizer: Any, dataset: QADataset, cfg: QAConfig,
                progress: bool = False) -> tuple[dict[str, str], dict[str, float]]:
     """Predictions `{id: text}` ("" for no answer) and no-answer probabilities for every question."""
+    preds, na, _ = predict_qa_windows(model, tokenizer, dataset, cfg, progress)
+    return preds, na
+
+
+def predict_qa_windows(model: Any, tokenizer: Any, dataset: QADataset, cfg: QAConfig,
+                       progress: bool = False) -> tuple[dict[str, str], dict[str, float], dict[str, np.ndarray]]:
+    """`predict_qa`'s predictions and no-answer probabilities, and every window's answer start and
+    end log-probabilities over its tokens (log-softmax of the logits, as the model's output
+    distribution): {"start", "end": concatenated values, "offsets": window w's values are
+    [offsets[w], offsets[w + 1]), "window_item": each window's question (dataset order)}."""
     feats = encode_eval(tokenizer, dataset.examples, cfg.max_seq_length, cfg.doc_stride,
                         cfg.max_query_length, model_keys(model), tqdm_wrap(progress, "tokenize"))
     s, e = predict_logits(model, tokenizer, feats.inputs, cfg.eval_batch_size, progress,
                           cfg.eval_max_tokens, cfg.precision)
-    return postprocess(dataset.examples, feats.example_index, s, e, feats.starts, feats.ends,
-                       cfg.n_best_size, cfg.max_answer_length, cfg.null_score_diff_threshold)
+    preds, na = postprocess(dataset.examples, feats.example_index, s, e, feats.starts, feats.ends,
+                            cfg.n_best_size, cfg.max_answer_length, cfg.null_score_diff_threshold)
+
+    def log_softmax(x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float64)
+        top = x.max()
+        return (x - top - np.log(np.exp(x - top).sum())).astype(np.float32)
+
+    offsets = np.zeros(len(s) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(w) for w in s])
+    windows = {"start": np.concatenate([log_softmax(w) for w in s]) if s else np.zeros(0, np.float32),
+               "end": np.concatenate([log_softmax(w) for w in e]) if e else np.zeros(0, np.float32),
+               "offsets": offsets, "window_item": np.asarray(feats.example_index, dtype=np.int64)}
+    return preds, na, windows
+
+
+def read_predictions_folder(folder: Path, dataset: QADataset) -> tuple[
+        dict[str, str], dict[str, float], dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """A cached predictions folder: predictions, no-answer probabilities, and the windows' start
+    and end log-probabilities as (values, offsets) with each window's question index."""
+    from miniature.exceptions import DataError
+    from miniature.runs import read_json_file
+
+    preds, na = read_json_file(folder / "predictions.json"), read_json_file(folder / "na_probs.json")
+    try:
+        with np.load(folder / "logprobs.npz", allow_pickle=False) as z:
+            offsets = z["offsets"]
+            windows = {"start": (z["start"], offsets), "end": (z["end"], offsets)}
+            window_item = z["window_item"]
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{folder}: its logprobs.npz is unreadable ({e}); delete the folder to predict again") from None
+    if window_item.size and window_item.max() >= len(dataset):
+        raise DataError(f"{folder}: predictions of another dataset; delete the folder to predict again")
+    return preds, na, windows, window_item
 
 
 def prediction_key(checkpoint_id: Any, dev: QADataset, cfg: QAConfig) -> str:
     knobs = {k: getattr(cfg, k) for k in ("max_seq_length", "doc_stride", "max_query_length", "n_best_size",
                                           "max_answer_length", "null_score_diff_threshold", "precision")}
-    return content_key({"checkpoint": checkpoint_id, "dev": dev.fingerprint, "knobs": knobs})
+    # outputs 2: the folder holds the windows' log-probabilities too
+    return content_key({"checkpoint": checkpoint_id, "dev": dev.fingerprint, "knobs": knobs, "outputs": 2})
 
 
 def cached_predictions(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: Any, dev: QADataset,
                        cfg: QAConfig, run: RunDir, progress: bool = False) -> Path:
     """Predict `dev` with a QA checkpoint unless the run folder has it; return the folder.
 
-    The folder holds `predictions.json` and `na_probs.json` in the official format.
+    The folder holds `predictions.json` and `na_probs.json` in the official format, and
+    `logprobs.npz`, every window's answer start and end log-probabilities (`predict_qa_windows`).
     """
     folder = run.path("predictions", f"{spec.name}-{prediction_key(checkpoint_id, dev, cfg)}")
     what = f"predict {len(dev)} questions with {spec.name}"
@@ -134,9 +178,12 @@ def cached_predictions(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: 
         with atomic_dir(folder) as tmp:
             tokenizer = load_tokenizer(spec, checkpoint)
             model = to_device(load_qa_model(spec, checkpoint, require_head=True))
-            preds, na = predict_qa(model, tokenizer, dev, cfg, progress)
+            preds, na, windows = predict_qa_windows(model, tokenizer, dev, cfg, progress)
             atomic_write_json(tmp / "predictions.json", preds)
             atomic_write_json(tmp / "na_probs.json", na)
+            with open(tmp / "logprobs.npz", "wb") as f:
+                np.savez(f, start=windows["start"], end=windows["end"], offsets=windows["offsets"],
+                         window_item=windows["window_item"])
             atomic_write_json(tmp / DONE, meta_block(model=spec.name, checkpoint=str(checkpoint or spec.source),
                                                      dev=dev.source, dev_fingerprint=dev.fingerprint))
         return folder

@@ -1,0 +1,121 @@
+"""Text classification (IMDB-style reviews): fine-tuned on a seeded sample of `adversarial.train`,
+compared on the seeded sample of `adversarial.test` the attack also uses (`n_examples` texts, none
+of them a training text). Outputs: the predicted class, whether it is the label, and the class
+probabilities. (Its data keys live in the adversarial section, its first user.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from miniature.checkpoints import attack_examples, classifier_weights, is_given
+from miniature.data.text import TextDataset, load_text_dataset
+from miniature.exceptions import ConfigError
+from miniature.runs import RunDir, atomic_file, cached, content_key
+from miniature.taskdefs.base import Outputs, Task, register
+
+
+def needs_training(cfg: Any) -> bool:
+    """Whether any model of the study trains (or distils) on the classification data."""
+    return any(not is_given(cfg, i, "classification") or m.derived for i, m in enumerate(cfg.models))
+
+
+def check_samples(cfg: Any, trains: bool) -> None:
+    """The samples as drawn: at least train_limit texts to train on and n_examples texts to
+    evaluate (each a sample of that size), and training texts of two classes at least."""
+    from miniature.tasks.classification import check_classes
+
+    acfg = cfg.adversarial
+    if trains and acfg.train_limit is not None:
+        n_train = len(load_text_dataset(acfg.train, acfg.train_split))
+        if acfg.train_limit > n_train:
+            raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
+                              f"lower it, e.g. --set adversarial.train_limit={n_train}")
+    every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
+    train, full_test = attack_examples(every, trains)  # the texts n_examples is drawn from
+    if acfg.n_examples is not None and acfg.n_examples > len(full_test):
+        apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
+        raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
+                          f"texts{apart}; lower it, e.g. --set adversarial.n_examples={len(full_test)}")
+    if train is not None:
+        check_classes(train)
+
+
+def outputs_key(checkpoint_id: Any, items: TextDataset, cfg: Any) -> str:
+    """Everything that determines a classifier's outputs: its weights, the texts, the window and precision."""
+    return content_key({"task": "classification", "checkpoint": checkpoint_id, "items": items.fingerprint,
+                        "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
+
+
+@register
+class Classification(Task):
+    name = "classification"
+    description = "text classification (IMDB reviews, SST-2): a class per text, accuracy"
+    items_noun = "test texts"
+    sections = ("classification", "adversarial")
+    legacy_flag = "classifier"
+    head = "classifier"
+    score_title = "Accuracy on the test texts"
+    score_columns = ("model", "accuracy", "n")
+    headline = {"accuracy": ("accuracy", "accuracy")}
+    headline_bars = ("Accuracy on the test texts", "accuracy", (0.0, 1.05), 3,
+                     "Accuracy of every model on the test texts.")
+
+    def check(self, cfg: Any, specs: list[Any], note: Any) -> None:
+        from miniature.tasks.classification import check_labels
+        from miniature.zoo import check_given_head
+
+        acfg = cfg.adversarial
+        for i, spec in enumerate(specs):
+            if not cfg.models[i].derived and is_given(cfg, i, self.name):
+                check_given_head(spec, "classifier")
+        test = load_text_dataset(acfg.test, acfg.test_split)
+        note("adversarial.test", test)
+        trained = [m.display for i, m in enumerate(cfg.models) if not is_given(cfg, i, self.name) or m.derived]
+        if trained:
+            train = load_text_dataset(acfg.train, acfg.train_split)
+            note("adversarial.train", train)
+            check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
+        check_samples(cfg, bool(trained))
+
+    def train_data(self, cfg: Any) -> TextDataset | None:
+        return attack_examples(cfg, needs_training(cfg))[0] if needs_training(cfg) else None
+
+    def items(self, cfg: Any) -> TextDataset:
+        return attack_examples(cfg, needs_training(cfg))[1]
+
+    def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
+        return classifier_weights(cfg, i, specs, train, run, progress)
+
+    def outputs(self, cfg: Any, spec: Any, weights: Any, items: TextDataset, run: RunDir,
+                progress: bool = False) -> Outputs:
+        path, ident = weights
+        file = run.path("outputs", f"{spec.name}-classification-{outputs_key(ident, items, cfg)}.npz")
+
+        def predict_it() -> Outputs:
+            from miniature.families import pad_token_id
+            from miniature.tasks.classification import check_labels, encode_texts, predict_probs
+            from miniature.tasks.training import model_keys, to_device
+            from miniature.zoo import load_classifier, load_tokenizer
+
+            ccfg = cfg.classification
+            tokenizer = load_tokenizer(spec, path)
+            model = to_device(load_classifier(spec, path, require_head=True))
+            check_labels(items, int(model.config.num_labels), spec.name)
+            rows = encode_texts(tokenizer, [e.text for e in items.examples], ccfg.max_length, model_keys(model))
+            probs = predict_probs(model, [r["input_ids"] for r in rows], pad_token_id(tokenizer),
+                                  ccfg.eval_batch_size, ccfg.eval_max_tokens, ccfg.precision)
+            labels = np.array([e.label for e in items.examples], dtype=np.int64)
+            predicted = probs.argmax(1)
+            out = Outputs(tuple(items.ids), tuple(str(int(c)) for c in predicted), predicted == labels, probs,
+                          labels, source=str(file))
+            with atomic_file(file) as tmp:
+                out.save(tmp)
+            return out
+
+        return cached("outputs", file, f"classify {len(items)} texts with {spec.name}", predict_it,
+                      lambda: Outputs.load(file), marker=file)
+
+    def scores(self, items: TextDataset, outputs: Outputs) -> dict[str, Any]:
+        return {"accuracy": outputs.accuracy, "n": len(outputs.ids)}
