@@ -153,3 +153,45 @@ def test_finetuned_for_names_known_tasks_and_not_on_derived_models(tmp_path, cap
     path.write_text(f"run_dir: {tmp_path / 'run'}\ncharacteristics: [errors]\nmodels: [minilm]\n"
                     "errors: {task: sumarise}\n")
     cli_fails(capsys, ["run", str(path)], "unknown task 'sumarise'; known: classification, qa")
+
+
+@pytest.mark.slow
+def test_representation_and_cka_on_the_classification_tasks_texts(tiny_model, tmp_path, capsys):
+    """representation.task: classification: the test texts embedded (CLS of the last layer) by the
+    pretrained model (before) and by the classifier's encoder (after), equal to a plain forward
+    pass; CKA follows on the same cached embeddings; no QA model is trained."""
+    import torch
+
+    from miniature import run
+    from miniature.characteristics.representation import model_embeddings
+    from miniature.checkpoints import attack_examples
+    from miniature.config import parse_config
+    from miniature.zoo import load_encoder, load_tokenizer, resolve_model
+
+    need_shared(IMDB)
+    cfg = study_config(tiny_model, tmp_path / "run")
+    cfg.update(characteristics=["representation", "cka"], cka={"k": 2},
+               representation={"task": "classification", "ks": [1, 2], "table_k": 2})
+    result = run(write_config(tmp_path, cfg))
+    assert not any(a.kind in ("qa checkpoint", "predictions") for a in result.activity)
+    embedded = [a for a in result.activity if a.kind == "embeddings"]
+    assert [a.computed for a in embedded] == [True] * 4 + [False] * 4  # cka reused representation's four
+    study = parse_config(cfg)
+    phases, points = model_embeddings(study)
+    _, texts = attack_examples(study, True)
+    assert points.ids == texts.ids and len(points) == cfg["adversarial"]["n_examples"]
+    spec = resolve_model(cfg["models"][1]["name"])
+    folder = next(p for p in (result.run_dir / "checkpoints").iterdir() if p.name.startswith(f"cls-{spec.name}-"))
+    for phase, path in (("before", None), ("after", folder)):
+        tokenizer, model = load_tokenizer(spec, path), load_encoder(spec, path).eval()
+        for row, e in zip(phases[phase]["small"], points.examples):
+            enc = tokenizer(e.text, truncation=True, max_length=cfg["classification"]["max_length"],
+                            return_tensors="pt")
+            with torch.no_grad():
+                cls = model(**enc).last_hidden_state[0, 0].numpy()
+            assert np.allclose(row, cls, atol=1e-5), phase
+    assert (result.run_dir / "cka" / "cka.json").is_file()
+    assert run(write_config(tmp_path, cfg)).computed == []
+    cfg["representation"]["text"] = "question"
+    cli_fails(capsys, ["run", str(write_config(tmp_path, cfg, "bad.yaml"))],
+              "representation.text chooses what of a QA point is read; a classification point is its text")

@@ -18,11 +18,11 @@ from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.characteristics.representation import PHASE_TITLES, model_embeddings
 from miniature.cka import linear_cka, mutual_knn, unbiased_cka
 from miniature.config import Section, StudyConfig
-from miniature.data.squad import load_qa_dataset
 from miniature.exceptions import ConfigError
 from miniature.knn import knn
 from miniature.runs import meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
+from miniature.taskdefs import TASKS
 
 MEASURES = {"linear": "linear CKA", "unbiased": "CKA (unbiased HSIC)", "mutual_knn": "mutual k-NN"}
 
@@ -108,9 +108,14 @@ class CKA(Characteristic):
     sections = ("data", "qa", "representation", "cka")
     tasks = ("qa",)
 
+    def task_names(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return (cfg.representation.task,)  # the representation's points and checkpoints
+
+    def config_sections(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return ("representation", "cka", *TASKS.get(cfg.representation.task).sections)
+
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
-        rcfg = cfg.representation
-        n = len(load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit))
+        n = len(TASKS.get(cfg.representation.task).points(cfg, cfg.representation.limit))
         if cfg.cka.k >= n:
             raise ConfigError(f"cka: k={cfg.cka.k} needs more than {cfg.cka.k} dev points (a point is not its own "
                               f"neighbour) and the study has {n}; lower it, e.g. --set cka.k=5")

@@ -34,6 +34,7 @@ from miniature.ood import (
 )
 from miniature.runs import RunDir, atomic_write_json, inputs_meta, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
+from miniature.taskdefs import TASKS
 from miniature.zoo import hf_quiet
 
 
@@ -370,10 +371,11 @@ def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, 
     train = qa_train_data(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
+    qa = TASKS.get("qa")  # its bank, validation and test sets are QA points, whatever representation.task says
     out = {}
     for i, (spec, label) in enumerate(zip(specs, labels)):
         ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
-        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg.qa, run,
+        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg, qa, run,
                                                     progress)) for ds in (bank, dev, test)]
         out[label] = Features(*arrays)
     return out, test

@@ -21,20 +21,22 @@ from miniature.agreement import (
     pair_order,
 )
 from miniature.characteristics.base import Characteristic, Note, rank, register
-from miniature.checkpoints import is_given, pretrained_weights, qa_train_data, qa_weights, study_models
-from miniature.config import KSweep, QAConfig, Section, StudyConfig, positive, with_values
-from miniature.data.squad import QADataset, load_qa_dataset
+from miniature.checkpoints import is_given, pretrained_weights, study_models
+from miniature.config import KSweep, Section, StudyConfig, positive, with_values
+from miniature.data.squad import QADataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import check_npy
 from miniature.knn import Backend, Scratch, check_embeddings, check_k, knn
 from miniature.runs import RunDir, atomic_write_json, cached, content_key, inputs_meta, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
+from miniature.taskdefs import TASKS, Task
 from miniature.zoo import ModelSpec, hf_quiet
 
 
 class RepresentationConfig(Section):
     """Data representation: kNN agreement of every model's embeddings of the dev points."""
 
+    task: str = "qa"  # whose points are embedded, and fine-tuned for which: qa (dev questions), classification
     text: Literal["pair", "question", "context"] = "pair"  # pair: the QA model's first window
     pooling: Literal["cls", "mean", "last"] = "cls"  # the paper's CLS; models without one (T5) use mean; last: decoders
     layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output
@@ -55,31 +57,31 @@ PHASE_TITLES = {"before": "before fine-tuning", "after": "after fine-tuning"}
 SWEEP_COLUMNS = ["phase", "model_i", "model_j", "k", "mean", "variance", "ci95", "chance", "corrected", "n_points"]
 
 
-def embedding_key(checkpoint_id: Any, data: QADataset, rcfg: RepresentationConfig, qa: QAConfig,
+def embedding_key(checkpoint_id: Any, data: Any, rcfg: RepresentationConfig, task: Task, cfg: StudyConfig,
                   device_type: str) -> str:
     """Everything that determines the vectors: weights, points, how they are read and pooled."""
     from miniature.tasks.training import autocast_dtype
 
     return content_key({
-        "checkpoint": checkpoint_id, "data": data.fingerprint, "text": rcfg.text,
-        "pooling": rcfg.pooling, "layer": rcfg.layer, "max_seq_length": qa.max_seq_length,
-        "max_query_length": qa.max_query_length, "dtype": str(autocast_dtype(qa.precision, device_type)),
+        "checkpoint": checkpoint_id, "data": data.fingerprint, **task.embedding_fields(cfg, rcfg.text),
+        "pooling": rcfg.pooling, "layer": rcfg.layer, "dtype": str(autocast_dtype(task.precision(cfg), device_type)),
     })
 
 
-def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: Any, phase: str,
-                      data: QADataset, rcfg: RepresentationConfig, qa: QAConfig, run: RunDir,
+def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: Any, phase: str, data: Any,
+                      rcfg: RepresentationConfig, cfg: StudyConfig, task: Task, run: RunDir,
                       progress: bool = False) -> Path:
-    """A model's embeddings of `data` as a float32 .npy in the run folder, extracted unless cached.
+    """A model's embeddings of `data` (points of `task`, read as its models read them) as a float32
+    .npy in the run folder, extracted unless cached.
 
     Args:
         checkpoint: a fine-tuned checkpoint folder ("after"), or None for the pretrained weights.
     """
-    from miniature.tasks.embed import effective_pooling, embed_to_npy, encode_points
+    from miniature.tasks.embed import effective_pooling, embed_to_npy
     from miniature.tasks.training import cuda_available, to_device
     from miniature.zoo import load_encoder, load_tokenizer
 
-    key = embedding_key(checkpoint_id, data, rcfg, qa, "cuda" if cuda_available() else "cpu")
+    key = embedding_key(checkpoint_id, data, rcfg, task, cfg, "cuda" if cuda_available() else "cpu")
     path = run.path("embeddings", f"{spec.name}-{phase}-{key}.npy")
     done = path.with_suffix(".json")
     what = f"embed {len(data)} points of {Path(data.source).name} with {spec.name} ({phase} fine-tuning)"
@@ -87,9 +89,9 @@ def cached_embeddings(spec: ModelSpec, checkpoint: Path | None, checkpoint_id: A
     def embed_it() -> Path:
         tokenizer = load_tokenizer(spec, checkpoint)
         model = to_device(load_encoder(spec, checkpoint))
-        encoded = encode_points(tokenizer, data.examples, rcfg.text, qa.max_seq_length, qa.max_query_length)
+        encoded = task.encode(cfg, tokenizer, data, rcfg.text)
         embed_to_npy(path, model, tokenizer, encoded, pooling=rcfg.pooling, layer=rcfg.layer,
-                     batch_size=rcfg.batch_size, max_tokens=rcfg.max_tokens, precision=qa.precision,
+                     batch_size=rcfg.batch_size, max_tokens=rcfg.max_tokens, precision=task.precision(cfg),
                      progress=progress)
         atomic_write_json(done, meta_block(key=key, model=spec.name, phase=phase,
                                            checkpoint=str(checkpoint or spec.source), data=data.source,
@@ -297,31 +299,33 @@ def compare_embedding_files(embeddings: Sequence[str | Path], after: Sequence[st
     return result
 
 
-def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, dict[str, np.ndarray]], QADataset]:
-    """Every model's embeddings of the dev points, before and/or after QA fine-tuning (all cached).
+def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, dict[str, np.ndarray]], Any]:
+    """Every model's embeddings of the points of the section's task (QA: the dev questions), before
+    and/or after fine-tuning for that task (all cached).
 
     Returns phase -> model label -> memory-mapped (n, d) float32 array, and the points' dataset.
     """
     specs, labels = study_models(cfg)
     rcfg = cfg.representation
-    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, "qa")]
+    task = TASKS.get(rcfg.task)
+    pre = [m.display for i, m in enumerate(cfg.models) if is_given(cfg, i, task.name)]
     if "before" in rcfg.phases and pre:
-        raise ConfigError(f"model {pre[0]!r} is already fine-tuned (finetuned: true), so it has no "
+        raise ConfigError(f"model {pre[0]!r} is already fine-tuned for {task.name} (finetuned_for), so it has no "
                           "'before' embeddings; set representation.phases to [after]")
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit)
-    train = qa_train_data(cfg) if "after" in rcfg.phases else None
+    points = task.points(cfg, rcfg.limit)
+    train = task.train_data(cfg) if "after" in rcfg.phases else None
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
     for i, (spec, label) in enumerate(zip(specs, labels)):
         for phase in rcfg.phases:
             if phase == "after":
-                ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
+                ckpt_path, ckpt_id = task.weights(cfg, i, specs, train, run, progress)
             else:
                 ckpt_path, ckpt_id = pretrained_weights(cfg, i, specs, run, progress)
-            path = cached_embeddings(spec, ckpt_path, ckpt_id, phase, dev, rcfg, cfg.qa, run, progress)
+            path = cached_embeddings(spec, ckpt_path, ckpt_id, phase, points, rcfg, cfg, task, run, progress)
             phases[phase][label] = load_embeddings(path)
-    return phases, dev
+    return phases, points
 
 
 def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, np.ndarray]], QADataset],
@@ -351,6 +355,12 @@ class Representation(Characteristic):
                    "embeddings, before and after fine-tuning, swept over K")
     sections = ("data", "qa", "representation")
     tasks = ("qa",)
+
+    def task_names(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return (cfg.representation.task,)
+
+    def config_sections(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return ("representation", *TASKS.get(cfg.representation.task).sections)
     verb_help = "compare models' embeddings by the agreement of their K-NN sets"
 
     def cli_arguments(self, inputs: Any, parser: Any) -> None:
@@ -377,7 +387,11 @@ class Representation(Characteristic):
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         rcfg = cfg.representation
-        n = len(load_qa_dataset(cfg.data.dev, cfg.data.dev_split, rcfg.limit or cfg.data.dev_limit))
+        task = TASKS.get(rcfg.task)  # an unknown one fails here, naming the known
+        if task.name != "qa" and "text" in rcfg.model_fields_set:
+            raise ConfigError(f"representation.text chooses what of a QA point is read; a {task.name} point is its "
+                              "text: remove representation.text")
+        n = len(task.points(cfg, rcfg.limit))
         k = max([*rcfg.ks, rcfg.table_k])
         if k >= n:
             raise ConfigError(f"representation: K={k} needs more than {k} dev points (a point is not its own "

@@ -155,6 +155,25 @@ class Task:
         """The task's own figures of one model (columns `score_columns`, less `model`)."""
         raise NotImplementedError
 
+    # ---- what the embedding characteristics (representation, CKA) read of a task
+
+    def points(self, cfg: Any, limit: int | None = None) -> Any:
+        """The items whose embeddings are compared (at most `limit` of them)."""
+        raise NotImplementedError
+
+    def encode(self, cfg: Any, tokenizer: Any, items: Any, text: str) -> Any:
+        """Every point tokenised once as the task's model reads it (`miniature.tasks.embed.Encoded`);
+        `text` is the representation section's (QA: pair, question or context)."""
+        raise NotImplementedError
+
+    def embedding_fields(self, cfg: Any, text: str) -> dict[str, Any]:
+        """What of the config determines `encode`'s tokens (part of the embeddings' cache key)."""
+        raise NotImplementedError
+
+    def precision(self, cfg: Any) -> str:
+        """The precision its models run at (`auto`, `fp32`, `bf16`, `fp16`)."""
+        raise NotImplementedError
+
 
 TASKS: Registry[Task] = Registry("task")
 

@@ -117,5 +117,21 @@ class Classification(Task):
         return cached("outputs", file, f"classify {len(items)} texts with {spec.name}", predict_it,
                       lambda: Outputs.load(file), marker=file)
 
+    def points(self, cfg: Any, limit: int | None = None) -> TextDataset:
+        """The test texts; `limit`: a seeded sample of that many of them (adversarial.seed)."""
+        items = self.items(cfg)
+        return items.sample(limit, cfg.adversarial.seed) if limit is not None and limit < len(items) else items
+
+    def encode(self, cfg: Any, tokenizer: Any, items: TextDataset, text: str) -> Any:
+        from miniature.tasks.embed import encode_texts
+
+        return encode_texts(tokenizer, [e.text for e in items.examples], cfg.classification.max_length)
+
+    def embedding_fields(self, cfg: Any, text: str) -> dict[str, Any]:
+        return {"task": self.name, "max_length": cfg.classification.max_length}
+
+    def precision(self, cfg: Any) -> str:
+        return str(cfg.classification.precision)
+
     def scores(self, items: TextDataset, outputs: Outputs) -> dict[str, Any]:
         return {"accuracy": outputs.accuracy, "n": len(outputs.ids)}

@@ -62,6 +62,21 @@ class QA(Task):
                        extra={"no_answer_prob": np.array([na[q] for q in ids], dtype=np.float64)},
                        source=str(folder / "predictions.json"))
 
+    def points(self, cfg: Any, limit: int | None = None) -> QADataset:
+        return load_qa_dataset(cfg.data.dev, cfg.data.dev_split, limit or cfg.data.dev_limit)
+
+    def encode(self, cfg: Any, tokenizer: Any, items: QADataset, text: str) -> Any:
+        from miniature.tasks.embed import encode_points
+
+        return encode_points(tokenizer, items.examples, text, cfg.qa.max_seq_length,  # type: ignore[arg-type]
+                             cfg.qa.max_query_length)
+
+    def embedding_fields(self, cfg: Any, text: str) -> dict[str, Any]:
+        return {"text": text, "max_seq_length": cfg.qa.max_seq_length, "max_query_length": cfg.qa.max_query_length}
+
+    def precision(self, cfg: Any) -> str:
+        return str(cfg.qa.precision)
+
     def scores(self, items: QADataset, outputs: Outputs) -> dict[str, Any]:
         assert outputs.extra is not None
         preds = dict(zip(outputs.ids, outputs.predictions))

@@ -53,17 +53,30 @@ def encode_points(tokenizer: Any, examples: Sequence[QAExample], text: Text = "p
     A pair is read as the QA model reads its first window: the question cut to
     `max_query_length` tokens, the context cut so the whole fits `max_seq_length`.
     """
-    ids: list[np.ndarray] = []
-    types: list[np.ndarray] = []
-    lengths, cls_pos = [], []
-    cls_id = tokenizer.cls_token_id
+    parts = []
     for s in range(0, len(examples), CHUNK):
         first, second = point_texts(examples[s : s + CHUNK], text)
         if second is not None:
             first = truncate_questions(tokenizer, first, max_query_length)
-            enc = tokenizer(first, second, truncation="only_second", max_length=max_seq_length)
+            parts.append(tokenizer(first, second, truncation="only_second", max_length=max_seq_length))
         else:
-            enc = tokenizer(first, truncation=True, max_length=max_seq_length)
+            parts.append(tokenizer(first, truncation=True, max_length=max_seq_length))
+    return _encoded(tokenizer, parts)
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> Encoded:
+    """Tokenise single texts once (a classifier's reading: cut to `max_length` tokens), in large batched calls."""
+    return _encoded(tokenizer, [tokenizer(list(texts[s : s + CHUNK]), truncation=True, max_length=max_length)
+                                for s in range(0, len(texts), CHUNK)])
+
+
+def _encoded(tokenizer: Any, parts: Sequence[Any]) -> Encoded:
+    """The tokenizer's batched outputs as flat arrays, with each point's CLS position."""
+    ids: list[np.ndarray] = []
+    types: list[np.ndarray] = []
+    lengths, cls_pos = [], []
+    cls_id = tokenizer.cls_token_id
+    for enc in parts:
         for i, row in enumerate(enc["input_ids"]):
             ids.append(np.asarray(row, dtype=np.int32))
             if "token_type_ids" in enc:
