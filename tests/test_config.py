@@ -82,3 +82,17 @@ def test_paper_config_is_the_papers_study():
     assert (cfg.qa.epochs, cfg.qa.learning_rate, cfg.qa.batch_size, cfg.qa.max_seq_length) == (3, 3e-5, 32, 384)
     assert (cfg.adversarial.n_examples, cfg.adversarial.candidates, cfg.adversarial.train) == (1000, "mlm", "imdb")
     assert resolve_model(cfg.adversarial.attack_model).source == "google-bert/bert-base-uncased"
+
+
+def test_a_config_pickles_to_an_equal_config():
+    """The config class with the plug-ins' sections is built at run time; a config still pickles
+    (to go to another process) and comes back equal, sections, aliases and paths included."""
+    import pickle
+
+    from miniature.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml",
+                      ["models.0.finetuned_for=[qa]", "cka.k=5", "representation.ks=[1,3]"])
+    back = pickle.loads(pickle.dumps(cfg))
+    assert back == cfg and type(back) is type(cfg)
+    assert back.models[1].from_ == "MiniLM-L6" and back.cka.k == 5 and back.run_dir == cfg.run_dir

@@ -109,6 +109,7 @@ def _cmd_characteristic(args: argparse.Namespace) -> None:
     from miniature.api import measure
     from miniature.characteristics import CHARACTERISTICS
     from miniature.config import load_config
+    from miniature.runs import DONE
 
     characteristic = CHARACTERISTICS.get(args.verb)
     _set_needs_config(args)
@@ -119,6 +120,9 @@ def _cmd_characteristic(args: argparse.Namespace) -> None:
         config = _preflight(load_config(args.config, args.set), args.verb)
         out = _out_folder(args, Path(config.run_dir) / args.verb)
         result = measure(args.verb, config, knobs=knobs, out=out, progress=progress)
+        # its tables replace the study's: the next `miniature run` compares again rather than
+        # take them (made with this verb's options) as its own
+        (out / DONE).unlink(missing_ok=True)
     else:
         out = _out_folder(args, Path(f"miniature-{args.verb}"))
         result = characteristic.compare_files(args, knobs, out, progress)
@@ -208,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_predict)
 
     from miniature.characteristics import CHARACTERISTICS, Characteristic
+    from miniature.config import load_plugins
 
+    load_plugins()  # the plug-ins of other packages too (their `miniature.plugins` entry points)
     for name, characteristic in CHARACTERISTICS.items():  # a verb per characteristic
         s = sub.add_parser(name, help=characteristic.verb_help or characteristic.description)
         files = type(characteristic).compare_files is not Characteristic.compare_files  # it compares files too
@@ -253,7 +259,12 @@ def _termination_cleans_up() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+    except MiniatureError as e:  # a plug-in of another package that does not load
+        print(f"miniature: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error already printed
         return e.code if isinstance(e.code, int) else 2
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -44,6 +45,17 @@ def _k_sweep(v: list[int]) -> list[int]:
 KSweep = Annotated[list[int], AfterValidator(_k_sweep)]
 
 
+def _known_task(v: str) -> str:
+    """A registered task's name (`miniature list tasks`)."""
+    load_plugins()
+    if v not in TASK_NAMES:
+        raise ValueError(f"unknown task {v!r}; known: {', '.join(TASK_NAMES)}")
+    return v
+
+
+TaskName = Annotated[str, AfterValidator(_known_task)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,7 +91,7 @@ class ModelEntry(_Strict):
     distil: DistilConfig = DistilConfig()  # method distil: how the student is trained
     revision: str | None = None  # hub revision (branch, tag or commit)
     trust_remote_code: bool = False  # off unless you trust the repository's code
-    finetuned_for: list[str] = Field(default_factory=list)  # tasks it is already fine-tuned for (used as given)
+    finetuned_for: list[TaskName] = Field(default_factory=list)  # tasks it is already fine-tuned for (used as given)
     finetuned: bool = False  # the same as finetuned_for: [qa] (an already fine-tuned QA checkpoint)
     classifier: bool = False  # the same as finetuned_for: [classification] (e.g. a classifier of IMDB)
 
@@ -90,6 +102,11 @@ class ModelEntry(_Strict):
     @property
     def derived(self) -> bool:
         return self.from_ is not None
+
+    @field_validator("finetuned_for")
+    @classmethod
+    def _once(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
 
     @property
     def given_tasks(self) -> frozenset[str]:
@@ -213,8 +230,25 @@ CHARACTERISTIC_NAMES: list[str] = []
 SECTIONS: dict[str, type[BaseModel]] = {}
 
 
+# names a characteristic may not take: the run folder's own folders (a characteristic's results
+# folder is RUN_DIR/<name>, replaced whole) and the CLI's other verbs
+RESERVED_NAMES = frozenset({"attacks", "candidates", "checkpoints", "data", "embeddings", "models", "outputs",
+                            "predictions", "work", "run", "report", "list", "score", "predict"})
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+TASK_NAMES: list[str] = []  # the registered tasks (`taskdefs.register`), for the config's checks
+
+
+def check_plugin_name(name: str, kind: str) -> None:
+    """A plug-in's name: lower-case letters, digits and underscores, not a reserved name."""
+    if not NAME.match(name):
+        raise ValueError(f"{kind} name {name!r}: use lower-case letters, digits and underscores")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{kind} name {name!r} is reserved (a folder of the run folder or a CLI verb)")
+
+
 def register_characteristic(name: str, section: type[BaseModel] | None = None) -> None:
     """Make a characteristic known to the config: its name, and its section (`<name>:`) if it has one."""
+    check_plugin_name(name, "characteristic")
     if name in CHARACTERISTIC_NAMES:
         raise ValueError(f"characteristic {name!r} is registered twice")
     if section is not None and (name in StudyConfig.model_fields or name in SECTIONS):
@@ -232,24 +266,29 @@ def unregister_characteristic(name: str) -> None:
 
 # modules whose import registers the built-in plug-ins; third-party packages add theirs under the
 # `miniature.plugins` entry-point group
-BUILT_IN_PLUGINS = ("miniature.characteristics",)
+BUILT_IN_PLUGINS = ("miniature.taskdefs", "miniature.characteristics")
 _loaded = False
 
 
 def load_plugins() -> None:
-    """Import the plug-ins (once), so that a config knows every characteristic and section however
-    it is loaded. By name, as plug-in discovery does: the config sits below the plug-ins it lists."""
+    """Import the plug-ins (once), so that a config knows every characteristic, section and task
+    however it is loaded. By name, as plug-in discovery does: the config sits below the plug-ins
+    it lists. A plug-in that fails to import is a one-line ConfigError naming it."""
     global _loaded
     if _loaded:
         return
-    _loaded = True
     import importlib
     from importlib.metadata import entry_points
 
     for module in BUILT_IN_PLUGINS:
         importlib.import_module(module)
     for entry in entry_points(group="miniature.plugins"):
-        entry.load()
+        try:
+            entry.load()
+        except Exception as e:  # noqa: BLE001 - any failure of someone else's package
+            raise ConfigError(f"the miniature plug-in {entry.name!r} ({entry.value}) failed to load: "
+                              f"{type(e).__name__}: {e}; fix or uninstall it") from None
+    _loaded = True
 
 
 def _all_characteristics() -> list[str]:
@@ -275,6 +314,11 @@ class StudyConfig(_Strict):
 
     if TYPE_CHECKING:  # the characteristics' sections, added by study_config_class()
         def __getattr__(self, name: str) -> Any: ...
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled as its values, validated again on load (the class with the plug-ins' sections is
+        built at run time, so pickle cannot find it by name): a config can go to another process."""
+        return parse_config, (self.model_dump(mode="json", by_alias=True, exclude_unset=True),)
 
     @field_validator("characteristics")
     @classmethod

@@ -11,6 +11,8 @@ tables exported at the top of the run folder (Table 3). Every part is optional.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -250,6 +252,53 @@ def _value(kind: Any, v: Any, where: str) -> Any:
     raise AssertionError(f"no reader for {kind}")  # pragma: no cover - a field type this module lacks
 
 
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# the report's own files and results.json's own keys: no characteristic may export under them
+RESERVED_STEMS = frozenset({"table1", "table2", "table2_corrected", "per_model", "results", "report", "figure1",
+                            "meta", "characteristics", "models", "agreement"})
+
+
+def check_spec(spec: ReportSpec) -> None:
+    """What the types alone do not say: file names stay inside their folder, numbers are in range,
+    card texts name only their own fields. DataError (without the file: the caller adds it)."""
+    names = [(f"files: {f.stem!r}", f.stem) for f in spec.files]
+    names += [(f"rows of {r.file!r}", r.file) for r in _all_rows(spec)]
+    names += [(f"exports: {e.stem!r}", e.stem) for e in spec.exports]
+    names += [(f"bars: {b.name!r}", b.name) for b in spec.bars]
+    names += [(f"figure {b.name!r}", b.name) for b in spec.blocks if isinstance(b, Figure)]
+    names += [(f"agreement {a.name!r}", a.name) for a in spec.agreements]
+    for what, name in names:
+        if not FILE_NAME.match(name) or ".." in name:
+            raise DataError(f"{what} is not a plain file name (letters, digits, '_', '.', '-')")
+    for e in spec.exports:
+        if e.stem in RESERVED_STEMS:
+            raise DataError(f"exports: {e.stem!r} is one of the report's own files")
+    for b in (*spec.blocks, *spec.bars):
+        if isinstance(b, (Table, Bars)) and not 0 <= b.digits <= 12:
+            raise DataError(f"digits {b.digits} must lie in 0..12")
+    for a in spec.agreements:
+        if not a.lower < 1:
+            raise DataError(f"agreement {a.name!r}: lower {a.lower} must be below 1")
+    for c in spec.cards:
+        for text, allowed in ((c.note, {"reference"}), (c.others, {"mean"})):
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            except ValueError as e:
+                raise DataError(f"card {c.label!r}: {e}") from None
+            if fields - allowed:
+                raise DataError(f"card {c.label!r}: {{{sorted(fields - allowed)[0]}}} is not one of "
+                                f"{', '.join('{' + a + '}' for a in sorted(allowed))}")
+
+
+def _all_rows(spec: ReportSpec) -> list[Rows]:
+    rows = list(spec.models)
+    rows += [b.rows for b in spec.blocks if isinstance(b, Table)]
+    for part in (spec.agreements, spec.table2, spec.table2_corrected, spec.per_model, spec.panels, spec.cards,
+                 spec.exports):
+        rows += [x.rows for x in part]
+    return rows
+
+
 LISTS: dict[str, type] = {"files": ResultFile, "models": Rows, "agreements": Agreement, "table2": PairColumn,
                           "table2_corrected": PairColumn, "per_model": ModelColumns, "bars": Bars, "panels": Panel,
                           "cards": Card, "exports": Export}
@@ -289,7 +338,9 @@ def read_spec(doc: Any, path: Path) -> ReportSpec:
         args["blocks"] = tuple(built)
         if body:
             raise DataError(f"unknown field {sorted(body)[0]!r}")
-        return ReportSpec(**args)
+        spec = ReportSpec(**args)
+        check_spec(spec)
+        return spec
     except DataError as e:
         raise DataError(f"{path}: not a miniature report spec ({e}); {hint}") from None
 

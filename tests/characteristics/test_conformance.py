@@ -12,7 +12,7 @@ import pytest
 from miniature.characteristics import CHARACTERISTICS, Characteristic
 from miniature.config import study_config_class
 
-TASKS = {"qa", "classification"}
+TASKS = {"qa", "classification"}  # the registered tasks a characteristic may name
 
 
 def test_the_registry_keeps_the_papers_order():
@@ -26,7 +26,12 @@ def test_every_characteristic_is_complete(name):
     assert isinstance(c, Characteristic) and c.name == name
     assert c.title and c.heading and c.description and "\n" not in c.description
     fields = study_config_class().model_fields
-    assert set(c.sections) <= set(fields), c.sections  # its cache key's sections exist
+    from miniature.config import parse_config
+
+    cfg = parse_config({"models": ["minilm"]})
+    for sections in (c.sections, c.config_sections(cfg)):  # its cache key's sections exist
+        assert set(sections) <= set(fields), sections
+    assert set(c.task_names(cfg)) <= TASKS, c.task_names(cfg)
     if c.config is not None:  # its own section, under its name, with its defaults
         assert fields[name].annotation is c.config and name in c.sections
     assert set(c.tasks) <= TASKS and c.tasks
@@ -121,3 +126,38 @@ def test_a_plug_in_brings_its_config_section():
         parse_config({"models": ["m"], "toy": {"width": 3}})
     with pytest.raises(ConfigError, match="unknown characteristic 'toy'"):
         parse_config({"models": ["m"], "characteristics": ["toy"]})
+
+
+@pytest.mark.parametrize("name, why", [("checkpoints", "is reserved"), ("report", "is reserved"),
+                                       ("../up", "lower-case letters"), ("Big", "lower-case letters")])
+def test_a_plug_in_may_not_take_a_run_folders_folder_or_a_verb(name, why):
+    """A characteristic's results folder RUN_DIR/<name> is replaced whole: a name like
+    `checkpoints` would delete the cache, `../up` would leave the run folder."""
+    from miniature.characteristics.base import register
+
+    class Bad(Characteristic):
+        pass
+
+    Bad.name = name
+    with pytest.raises(ValueError, match=why):
+        register(Bad)
+    assert name not in CHARACTERISTICS
+
+
+def test_a_plug_in_that_fails_to_load_is_one_line(monkeypatch, capsys):
+    import miniature.config as config
+    from miniature.cli import main
+
+    class Entry:
+        name, value = "broken", "broken_pkg:plugin"
+
+        def load(self):
+            raise ImportError("No module named 'broken_pkg'")
+
+    monkeypatch.setattr(config, "_loaded", False)
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [Entry()])
+    assert main(["list", "tasks"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["miniature: error: the miniature plug-in 'broken' (broken_pkg:plugin) failed to load: "
+                   "ImportError: No module named 'broken_pkg'; fix or uninstall it"]
+    assert config._loaded is False  # tried again next time, not silently skipped

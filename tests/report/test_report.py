@@ -426,3 +426,49 @@ def test_table2_corrected_for_chance(full, data):
         assert float(row["representation_after"]) == pytest.approx(float(rep[key]["after_corrected"]))
         assert float(row["distribution"]) == pytest.approx(float(dist[key]["corrected_jaccard"]))
     assert "Table 2 corrected for chance" in (root / "report.md").read_text(encoding="utf-8")
+
+
+def _with_spec(root: Path, name: str, **change) -> Path:
+    path = root / name / "report.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    return path
+
+
+def test_specs_cannot_write_outside_or_over_the_reports_own_files(tmp_path, data):
+    """A report spec's names are plain file names, its exports never replace the report's own files,
+    its numbers are in range and its card texts name only their fields; two characteristics never
+    claim the same output; the rows the study tables read hold model names and numbers. Each is a
+    one-line DataError naming the file, and nothing is written."""
+    root = make_run(tmp_path / "run", data, ("errors", "adversarial"))
+    adv = json.loads((root / "adversarial" / "report.json").read_text())
+    export = adv["exports"][0]
+    for change, why in (({"exports": [{**export, "stem": "../evil"}]}, "not a plain file name"),
+                        ({"exports": [{**export, "stem": "table2"}]}, "one of the report's own files"),
+                        ({"bars": [{**adv["bars"][0], "name": "../x.png"}]}, "not a plain file name"),
+                        ({"blocks": [{"kind": "figure", "name": "a/b.png", "caption": "c"}]}, "not a plain file"),
+                        ({"blocks": [{**adv["blocks"][0], "digits": -1}]}, "digits -1 must lie in 0..12"),
+                        ({"cards": [{**adv["cards"][0], "note": "lost by {x}"}]}, "{x} is not one of {reference}"),
+                        ({"agreements": [{**adv["agreements"][0], "lower": 1.0}]}, "must be below 1")):
+        path = _with_spec(root, "adversarial", **change)
+        with pytest.raises(DataError, match=re.escape(str(path)) + ".*" + re.escape(why)):
+            build_report(root)
+        path.write_text(json.dumps(adv))
+    errors = json.loads((root / "errors" / "report.json").read_text())
+    _with_spec(root, "adversarial", agreements=adv["agreements"] + [{**errors["agreements"][0]}])
+    with pytest.raises(DataError, match="both errors and adversarial report the agreement 'errors'"):
+        build_report(root)
+    (root / "adversarial" / "report.json").write_text(json.dumps(adv))
+    doc = json.loads((root / "errors" / "errors.json").read_text())
+    doc["rows"][0]["corrected_jaccard"] = "high"
+    (root / "errors" / "errors.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="errors.json: row 0 column 'corrected_jaccard' must be a number"):
+        build_report(root)
+    assert not (root / "report.html").exists() and not (tmp_path / "evil.md").exists()
+
+
+def test_a_run_folder_from_before_report_specs_says_to_rerun(tmp_path, data):
+    root = make_run(tmp_path / "run", data, ("errors",))
+    (root / "errors" / "report.json").unlink()
+    with pytest.raises(DataError, match="no report.json \\(written by an older miniature\\); run `miniature run "
+                                        "CONFIG` again: only the comparisons are recomputed"):
+        build_report(root)

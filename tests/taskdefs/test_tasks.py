@@ -143,7 +143,8 @@ def test_finetuned_for_names_known_tasks_and_not_on_derived_models(tmp_path, cap
     path = tmp_path / "c.yaml"
     path.write_text(f"run_dir: {tmp_path / 'run'}\ncharacteristics: [errors]\n"
                     "models: [{name: minilm, finetuned_for: [qa, summarise]}]\n")
-    cli_fails(capsys, ["run", str(path)], "finetuned_for names the unknown task 'summarise'; known: qa, classification")
+    cli_fails(capsys, ["run", str(path)], "config key 'models.0.finetuned_for.1': unknown task 'summarise'; known: "
+                                          "qa, classification")
     from miniature.config import parse_config
 
     with pytest.raises(ConfigError, match="is derived: it takes `finetuned_for`"):
@@ -152,7 +153,7 @@ def test_finetuned_for_names_known_tasks_and_not_on_derived_models(tmp_path, cap
     assert entry.models[0].given_tasks == {"qa", "classification"}
     path.write_text(f"run_dir: {tmp_path / 'run'}\ncharacteristics: [errors]\nmodels: [minilm]\n"
                     "errors: {task: sumarise}\n")
-    cli_fails(capsys, ["run", str(path)], "unknown task 'sumarise'; known: classification, qa")
+    cli_fails(capsys, ["run", str(path)], "config key 'errors.task': unknown task 'sumarise'; known: qa, classification")
 
 
 @pytest.mark.slow

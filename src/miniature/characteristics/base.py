@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from miniature.config import register_characteristic, unregister_characteristic
+from miniature.config import check_plugin_name, register_characteristic, unregister_characteristic
 from miniature.registry import Registry
 
 Note = Callable[[str, Any], None]  # (config key, dataset read) -> recorded in the study's provenance
@@ -86,6 +86,7 @@ def rank(name: str) -> int:
 def register(cls: type[Characteristic]) -> type[Characteristic]:
     """Class decorator: register one instance of a characteristic under its name, and its config
     section (`<name>:`) with the config."""
+    check_plugin_name(cls.name, "characteristic")  # before anything is registered
     CHARACTERISTICS.add(cls.name, cls())
     register_characteristic(cls.name, cls.config)
     return cls

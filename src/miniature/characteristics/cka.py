@@ -31,7 +31,7 @@ class CKAConfig(Section):
     """CKA: how similar every pair of models' representations are as a whole (Kornblith et al., 2019),
     on the embeddings of the `representation` section (its text, pooling, layer, phases and points)."""
 
-    k: int = Field(10, gt=0)  # the mutual k-NN's k, neighbours by cosine similarity (Huh et al., 2024: 10)
+    k: int = Field(10, gt=0)  # the mutual k-NN's k, cosine neighbours (Huh et al.: 10); default lowered to fit
     backend: Literal["auto", "faiss", "numpy"] = "auto"  # the mutual k-NN's neighbour search
 
 
@@ -116,7 +116,10 @@ class CKA(Characteristic):
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         n = len(TASKS.get(cfg.representation.task).points(cfg, cfg.representation.limit))
-        if cfg.cka.k >= n:
+        if n < 4:
+            raise ConfigError(f"cka: CKA with the unbiased HSIC needs 4 points at least and the study has {n}; "
+                              "use more points or leave cka out of `characteristics`")
+        if cfg.cka.k >= n and "k" in cfg.cka.model_fields_set:  # the default k is lowered to fit (finish)
             raise ConfigError(f"cka: k={cfg.cka.k} needs more than {cfg.cka.k} dev points (a point is not its own "
                               f"neighbour) and the study has {n}; lower it, e.g. --set cka.k=5")
 
@@ -125,7 +128,7 @@ class CKA(Characteristic):
 
     def finish(self, cfg: StudyConfig, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
         phases, dev = gathered
-        result = compare_cka(phases, cfg.cka.k, cfg.cka.backend)
+        result = compare_cka(phases, min(cfg.cka.k, len(dev) - 1), cfg.cka.backend)
         if out is not None:
             meta = meta_block(models=[m.model_dump() for m in cfg.models], dev=dev.source,
                               dev_fingerprint=dev.fingerprint, representation=cfg.representation.model_dump(),

@@ -366,7 +366,8 @@ def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, 
         raise ConfigError("distribution.test is not set: give the OOD test set as a SQuAD-format .json/.jsonl "
                           "or hub id (the paper: NewsQA), e.g. --set distribution.test=PATH")
     test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or rcfg.limit or cfg.data.dev_limit)
+    limit = rcfg.limit if rcfg.task == "qa" else None  # representation's limit counts QA points only there
+    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or limit or cfg.data.dev_limit)
     bank = bank_dataset(cfg)
     train = qa_train_data(cfg)
     run = RunDir(cfg.run_dir)

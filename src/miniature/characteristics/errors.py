@@ -11,7 +11,7 @@ from miniature import reportspec as rs
 from miniature.agreement import SetPair, pairwise_sets
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, study_models
-from miniature.config import Section, StudyConfig, positive
+from miniature.config import Section, StudyConfig, TaskName, positive
 from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.runs import (
@@ -274,7 +274,7 @@ def compare_error_files(predictions: Sequence[str | Path] = (), gold: str | Path
 class ErrorsConfig(Section):
     """Prediction errors: the task whose errors are compared."""
 
-    task: str = "qa"  # a registered task (`miniature list tasks`): qa (the dev questions), classification (test texts)
+    task: TaskName = "qa"  # a registered task (`miniature list tasks`): qa (dev questions), classification
 
 
 def model_error_sets(cfg: StudyConfig, progress: bool = False) -> tuple[list[ErrorSet], Any, list[dict]]:

@@ -22,7 +22,7 @@ from miniature.agreement import (
 )
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, pretrained_weights, study_models
-from miniature.config import KSweep, Section, StudyConfig, positive, with_values
+from miniature.config import KSweep, Section, StudyConfig, TaskName, positive, with_values
 from miniature.data.squad import QADataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.files import check_npy
@@ -36,7 +36,7 @@ from miniature.zoo import ModelSpec, hf_quiet
 class RepresentationConfig(Section):
     """Data representation: kNN agreement of every model's embeddings of the dev points."""
 
-    task: str = "qa"  # whose points are embedded, and fine-tuned for which: qa (dev questions), classification
+    task: TaskName = "qa"  # whose points are embedded, and fine-tuned for which: qa (dev questions), classification
     text: Literal["pair", "question", "context"] = "pair"  # pair: the QA model's first window
     pooling: Literal["cls", "mean", "last"] = "cls"  # the paper's CLS; models without one (T5) use mean; last: decoders
     layer: int = -1  # hidden-states index: -1 the last layer (the paper), 0 the embedding output

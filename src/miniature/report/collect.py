@@ -131,10 +131,50 @@ def collect(run_dir: str | Path) -> RunResults:
                 found[f.stem] = parse_table(path, read_json_file(path), f.keys, f.numbers)
         if found:
             tables[char] = found
+    if not specs and isinstance(chosen, list) and any((root / c).is_dir() for c in names):
+        raise DataError(f"{root}: its characteristics' folders have no report.json (written by an older miniature); "
+                        "run `miniature run CONFIG` again: only the comparisons are recomputed")
     if not tables:
         raise DataError(f"{root} holds no characteristic results; run `miniature run CONFIG` first")
     missing = tuple(c for c in names if c not in tables)
-    return RunResults(root, tables, {c: s for c, s in specs.items() if c in tables}, study, missing)
+    res = RunResults(root, tables, {c: s for c, s in specs.items() if c in tables}, study, missing)
+    check_results(res)
+    return res
+
+
+def check_results(res: RunResults) -> None:
+    """Across the specs, nothing two characteristics would both write (an agreement, an exported
+    table, a bar figure, a column of Table 2 or of the per-model table); in the rows the study
+    tables read, model names as text and values as numbers. One-line DataErrors."""
+    seen: dict[str, str] = {}
+    for c in res.present:
+        spec = res.specs[c]
+        claims = [f"agreement {a.name!r}" for a in spec.agreements] + [f"table {e.stem!r}" for e in spec.exports]
+        claims += [f"figure {b.name!r}" for b in spec.bars]
+        claims += [f"Table 2 column {p.column!r}" for p in spec.table2]
+        claims += [f"corrected Table 2 column {p.column!r}" for p in spec.table2_corrected]
+        claims += [f"per-model column {col!r}" for m in spec.per_model for col in m.columns]
+        for claim in claims:
+            if claim in seen and seen[claim] != c:
+                raise DataError(f"{res.root}: both {seen[claim]} and {c} report the {claim}; rename one in its "
+                                "characteristic")
+            seen[claim] = c
+        pairs = [(a.rows, a.column) for a in spec.agreements]
+        pairs += [(p.rows, p.value) for p in (*spec.table2, *spec.table2_corrected)]
+        for rows, column in pairs:
+            for n, r in enumerate(res.rows(c, rows)):
+                where = f"{res.root / c / rows.file}.json"
+                if not (isinstance(r.get("model_i"), str) and isinstance(r.get("model_j"), str)):
+                    raise DataError(f"{where}: row {n} lacks the text columns 'model_i' and 'model_j' its report "
+                                    "spec pairs models by; rerun the characteristic")
+                if not _is_number(r.get(column)):
+                    raise DataError(f"{where}: row {n} column {column!r} must be a number; rerun the characteristic")
+        for m in spec.per_model:
+            for n, r in enumerate(res.rows(c, m.rows)):
+                bad = [col for col in m.columns.values() if not _is_number(r.get(col))]
+                if bad:
+                    raise DataError(f"{res.root / c / m.rows.file}.json: row {n} column {bad[0]!r} must be a "
+                                    "number; rerun the characteristic")
 
 
 def characteristic_models(res: RunResults, characteristic: str) -> list[str]:

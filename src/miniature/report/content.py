@@ -32,9 +32,10 @@ def lead(models: Sequence[str], titles: Sequence[str]) -> str:
     compared = ", ".join(t.lower() for t in titles)
     return (f"Does a compressed model behave like a miniature version of the large one? This report compares "
             f"{large} with {len(small)} compressed model(s) ({', '.join(small) or 'none'}) on {compared}. "
-            "Each characteristic is an agreement between two models, a Jaccard coefficient: 1 when they behave "
-            "alike on every point, 0 when they share nothing. Were the compressed models miniatures of "
-            f"{large}, their agreement with it would be close to 1. Set sizes alone give some agreement (two "
+            "Each characteristic is an agreement between two models (for the paper's four, a Jaccard "
+            "coefficient): 1 when they behave alike on every point, 0 when they share nothing. Were the "
+            f"compressed models miniatures of {large}, their agreement with it would be close to 1. Set sizes "
+            "alone give some agreement (two "
             "models each wrong on half the questions share a third of their errors by chance), so the tables "
             "below also give each Jaccard's chance level, for sets of the same sizes drawn at random, and the "
             "chance-corrected Jaccard: 0 at chance, 1 when identical; and a 95% interval of each Jaccard over "

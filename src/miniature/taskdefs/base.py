@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from miniature.config import TASK_NAMES, check_plugin_name
 from miniature.exceptions import DataError
 from miniature.registry import Registry
 
@@ -112,8 +113,6 @@ class Task:
         description: one line for `miniature list tasks`.
         items_noun: what its items are, for sentences ("SQuAD 2.0 questions").
         sections: the config sections its weights and items depend on (cache keys).
-        legacy_flag: the model entry flag that said "already fine-tuned for it" before
-            `finetuned_for` (`finetuned`, `classifier`).
         head: the head a model given for it must have (`zoo.check_given_head`'s kind).
         score_title, score_columns: the caption and columns of its per-model scores table.
         headline: per-model columns of the study's per-model table, from its scores: study column
@@ -125,7 +124,6 @@ class Task:
     description: ClassVar[str]
     items_noun: ClassVar[str]
     sections: ClassVar[tuple[str, ...]]
-    legacy_flag: ClassVar[str]
     head: ClassVar[str]
     score_title: ClassVar[str]
     score_columns: ClassVar[tuple[str, ...]]
@@ -179,6 +177,9 @@ TASKS: Registry[Task] = Registry("task")
 
 
 def register(cls: type[Task]) -> type[Task]:
-    """Class decorator: register one instance of a task under its name."""
+    """Class decorator: register one instance of a task under its name (and make the name known
+    to the config's checks)."""
+    check_plugin_name(cls.name, "task")
     TASKS.add(cls.name, cls())
+    TASK_NAMES.append(cls.name)
     return cls

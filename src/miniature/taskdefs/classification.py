@@ -54,7 +54,6 @@ class Classification(Task):
     description = "text classification (IMDB reviews, SST-2): a class per text, accuracy"
     items_noun = "test texts"
     sections = ("classification", "adversarial")
-    legacy_flag = "classifier"
     head = "classifier"
     score_title = "Accuracy on the test texts"
     score_columns = ("model", "accuracy", "n")

@@ -20,7 +20,6 @@ class QA(Task):
     description = "extractive QA (SQuAD 2.0): answer spans or no answer, scored by the official script"
     items_noun = "SQuAD 2.0 questions"
     sections = ("data", "qa")
-    legacy_flag = "finetuned"
     head = "qa"
     score_title = "SQuAD 2.0 scores (official script: exact match and F1, %)"
     score_columns = ("model", "exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "total")
