@@ -196,3 +196,44 @@ def test_representation_and_cka_on_the_classification_tasks_texts(tiny_model, tm
     cfg["representation"]["text"] = "question"
     cli_fails(capsys, ["run", str(write_config(tmp_path, cfg, "bad.yaml"))],
               "representation.text chooses what of a QA point is read; a classification point is its text")
+
+
+@pytest.mark.slow
+def test_distribution_on_the_classification_tasks_texts(tiny_model, tmp_path):
+    """representation.task: classification also moves the data distribution: the bank is the
+    classifiers' training sample, validation the test texts, the OOD set a text file (news
+    passages here); features are the classifier encoders' embeddings, and no QA model is trained."""
+    import torch
+
+    from miniature import run
+    from miniature.characteristics.distribution import model_features
+    from miniature.config import parse_config
+    from miniature.data.squad import load_qa_dataset
+    from miniature.zoo import load_encoder, load_tokenizer, resolve_model
+    from tests.conftest import NEWSQA
+
+    need_shared(IMDB, NEWSQA)
+    news = tmp_path / "news.jsonl"
+    stories = load_qa_dataset(NEWSQA, limit=200).examples
+    contexts = list(dict.fromkeys(e.context[:400] for e in stories))[:12]
+    news.write_text("".join(json.dumps({"id": f"n{i}", "text": c, "label": i % 2}) + "\n"
+                            for i, c in enumerate(contexts)), encoding="utf-8")
+    cfg = study_config(tiny_model, tmp_path / "run")
+    cfg.update(characteristics=["distribution"], representation={"task": "classification"},
+               distribution={"test": str(news), "k": 3, "ks": [1, 3]})
+    result = run(write_config(tmp_path, cfg))
+    assert not any(a.kind in ("qa checkpoint", "predictions") for a in result.activity)
+    features, test = model_features(parse_config(cfg))
+    assert test.ids == [f"n{i}" for i in range(len(contexts))]
+    f = features["large"]
+    assert (len(f.bank), len(f.val), len(f.test)) == (cfg["adversarial"]["train_limit"],
+                                                      cfg["adversarial"]["n_examples"], len(contexts))
+    spec = resolve_model(cfg["models"][0]["name"])
+    folder = next(p for p in (result.run_dir / "checkpoints").iterdir() if p.name.startswith(f"cls-{spec.name}-"))
+    tokenizer, model = load_tokenizer(spec, folder), load_encoder(spec, folder).eval()
+    enc = tokenizer(contexts[0], truncation=True, max_length=cfg["classification"]["max_length"], return_tensors="pt")
+    with torch.no_grad():
+        assert np.allclose(f.test[0], model(**enc).last_hidden_state[0, 0].numpy(), atol=1e-5)
+    rows = json.loads((result.run_dir / "distribution" / "distribution_detectors.json").read_text())["rows"]
+    assert {r["model"] for r in rows} == {"large", "small"} and all(r["n_test"] == len(contexts) for r in rows)
+    assert run(write_config(tmp_path, cfg)).computed == []

@@ -14,9 +14,9 @@ from miniature import reportspec as rs
 from miniature.agreement import pair_order, set_pair
 from miniature.characteristics.base import Characteristic, Note, rank, register
 from miniature.characteristics.representation import cached_embeddings, load_embeddings
-from miniature.checkpoints import qa_train_data, qa_weights, study_models
+from miniature.checkpoints import study_models
 from miniature.config import KSweep, Section, StudyConfig, positive, with_values
-from miniature.data.squad import QADataset, load_qa_dataset, make_dataset
+from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.exceptions import ConfigError, DataError, MismatchError
 from miniature.ood import (
     Detection,
@@ -34,7 +34,7 @@ from miniature.ood import (
 )
 from miniature.runs import RunDir, atomic_write_json, inputs_meta, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
-from miniature.taskdefs import TASKS
+from miniature.taskdefs import TASKS, Task
 from miniature.zoo import hf_quiet
 
 
@@ -300,14 +300,15 @@ def compare_distributions(features: Mapping[str, Features], ks: Sequence[int] = 
 # ---- a study's part: every model's artifacts (cached), then the comparison written into a folder
 
 
-def bank_dataset(cfg: StudyConfig) -> QADataset:
-    """The in-distribution bank's points: the training data (bank_limit), a random share alpha of it."""
+def bank_dataset(cfg: StudyConfig, task: Task | None = None) -> Any:
+    """The in-distribution bank's points: the task's training data (bank_limit), a random share alpha of it."""
     dcfg = cfg.distribution
-    train = load_qa_dataset(cfg.data.train, cfg.data.train_split, dcfg.bank_limit or cfg.data.train_limit)
+    task = task or TASKS.get(cfg.representation.task)
+    train = task.bank(cfg, dcfg.bank_limit)
     if dcfg.alpha == 1:
         return train
     keep = subsample(len(train), dcfg.alpha, dcfg.seed)
-    return make_dataset([train.examples[i] for i in keep], f"{train.source}[alpha={dcfg.alpha},seed={dcfg.seed}]")
+    return task.subset(train, keep, f"[alpha={dcfg.alpha},seed={dcfg.seed}]")
 
 
 def _strip_bank(stem: str) -> str:
@@ -353,31 +354,32 @@ def compare_feature_files(bank: Sequence[str | Path], val: Sequence[str | Path],
     return result
 
 
-def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, Features], QADataset]:
-    """Every fine-tuned model's features of the bank (train), validation (dev) and test points.
+def model_features(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str, Features], Any]:
+    """Every fine-tuned model's features of the bank (the task's training data), validation (its
+    compared points: QA's dev) and test points (distribution.test).
 
-    All are the representation section's embeddings after fine-tuning, cached in the run folder
-    under the same keys, so the dev features are the representation characteristic's "after"
-    embeddings, never computed twice. Returns model label -> Features, and the test dataset.
+    All are the representation section's embeddings after fine-tuning for its task, cached in the
+    run folder under the same keys, so the validation features are the representation
+    characteristic's "after" embeddings, never computed twice. Returns model label -> Features,
+    and the test dataset.
     """
     specs, labels = study_models(cfg)
     dcfg, rcfg = cfg.distribution, cfg.representation
+    task = TASKS.get(rcfg.task)
     if dcfg.test is None:
         raise ConfigError("distribution.test is not set: give the OOD test set as a SQuAD-format .json/.jsonl "
                           "or hub id (the paper: NewsQA), e.g. --set distribution.test=PATH")
-    test = load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit)
-    limit = rcfg.limit if rcfg.task == "qa" else None  # representation's limit counts QA points only there
-    dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, dcfg.val_limit or limit or cfg.data.dev_limit)
-    bank = bank_dataset(cfg)
-    train = qa_train_data(cfg)
+    test = task.read(cfg, dcfg.test, dcfg.test_split, dcfg.test_limit)
+    val = task.points(cfg, dcfg.val_limit or rcfg.limit)
+    bank = bank_dataset(cfg, task)
+    train = task.train_data(cfg)
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
-    qa = TASKS.get("qa")  # its bank, validation and test sets are QA points, whatever representation.task says
     out = {}
     for i, (spec, label) in enumerate(zip(specs, labels)):
-        ckpt_path, ckpt_id = qa_weights(cfg, i, specs, train, run, progress)
-        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg, qa, run,
-                                                    progress)) for ds in (bank, dev, test)]
+        ckpt_path, ckpt_id = task.weights(cfg, i, specs, train, run, progress)
+        arrays = [load_embeddings(cached_embeddings(spec, ckpt_path, ckpt_id, "after", ds, rcfg, cfg, task, run,
+                                                    progress)) for ds in (bank, val, test)]
         out[label] = Features(*arrays)
     return out, test
 
@@ -420,6 +422,12 @@ class Distribution(Characteristic):
                    "kNN detector calls out of distribution, swept over K")
     sections = ("data", "qa", "representation", "distribution")
     tasks = ("qa",)
+
+    def task_names(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return (cfg.representation.task,)  # the representation's task: its points and checkpoints
+
+    def config_sections(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return ("representation", "distribution", *TASKS.get(cfg.representation.task).sections)
     verb_help = "compare which test points models' Deep kNN detectors call OOD"
 
     def cli_arguments(self, inputs: Any, parser: Any) -> None:
@@ -453,13 +461,15 @@ class Distribution(Characteristic):
 
     def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
         dcfg = cfg.distribution
+        task = TASKS.get(cfg.representation.task)
         if dcfg.test is None:
-            raise ConfigError("characteristic 'distribution' needs an OOD test set: set distribution.test to a "
-                              "SQuAD-format .json/.jsonl file or hub id (the paper: newsqa), or leave "
-                              "'distribution' out of characteristics")
-        note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
-        note("distribution.test", load_qa_dataset(dcfg.test, dcfg.test_split, dcfg.test_limit))
-        n = len(bank_dataset(cfg))
+            kind = "a SQuAD-format .json/.jsonl file" if task.name == "qa" else f"a dataset of the {task.name} task"
+            raise ConfigError(f"characteristic 'distribution' needs an OOD test set: set distribution.test to {kind} "
+                              "or hub id (the paper: newsqa), or leave 'distribution' out of characteristics")
+        if task.name == "qa":
+            note("data.train", load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit))
+        note("distribution.test", task.read(cfg, dcfg.test, dcfg.test_split, dcfg.test_limit))
+        n = len(bank_dataset(cfg, task))
         k = max([*dcfg.ks, dcfg.k])
         if k > n:
             raise ConfigError(f"distribution: K={k} needs at least {k} bank points and the study has {n}; "

@@ -172,6 +172,20 @@ class Task:
         """The precision its models run at (`auto`, `fp32`, `bf16`, `fp16`)."""
         raise NotImplementedError
 
+    # ---- what the data distribution (Deep kNN) reads of a task
+
+    def bank(self, cfg: Any, limit: int | None = None) -> Any:
+        """The in-distribution reference points: its training data (at most `limit` of them)."""
+        raise NotImplementedError
+
+    def read(self, cfg: Any, source: str, split: str, limit: int | None = None) -> Any:
+        """A dataset of the task's kind from a file or hub id (the OOD test set), at most `limit` items."""
+        raise NotImplementedError
+
+    def subset(self, items: Any, keep: Any, tag: str) -> Any:
+        """The items at the indices `keep`, as a dataset of their own (`tag` added to its source)."""
+        raise NotImplementedError
+
 
 TASKS: Registry[Task] = Registry("task")
 

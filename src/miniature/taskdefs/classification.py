@@ -132,5 +132,20 @@ class Classification(Task):
     def precision(self, cfg: Any) -> str:
         return str(cfg.classification.precision)
 
+    def bank(self, cfg: Any, limit: int | None = None) -> TextDataset:
+        """The training sample (as if every model trained on it); `limit`: a seeded sample of it."""
+        train = attack_examples(cfg, True)[0]
+        assert train is not None
+        return train.sample(limit, cfg.adversarial.seed) if limit is not None and limit < len(train) else train
+
+    def read(self, cfg: Any, source: str, split: str, limit: int | None = None) -> TextDataset:
+        """Labelled texts (.jsonl/.csv, a registered name or hub id); `limit`: a seeded sample of them."""
+        return load_text_dataset(source, split).sample(limit, cfg.adversarial.seed)
+
+    def subset(self, items: TextDataset, keep: Any, tag: str) -> TextDataset:
+        from miniature.data.text import make_text_dataset
+
+        return make_text_dataset([items.examples[i] for i in keep], f"{items.source}{tag}")
+
     def scores(self, items: TextDataset, outputs: Outputs) -> dict[str, Any]:
         return {"accuracy": outputs.accuracy, "n": len(outputs.ids)}

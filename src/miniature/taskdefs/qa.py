@@ -76,6 +76,17 @@ class QA(Task):
     def precision(self, cfg: Any) -> str:
         return str(cfg.qa.precision)
 
+    def bank(self, cfg: Any, limit: int | None = None) -> QADataset:
+        return load_qa_dataset(cfg.data.train, cfg.data.train_split, limit or cfg.data.train_limit)
+
+    def read(self, cfg: Any, source: str, split: str, limit: int | None = None) -> QADataset:
+        return load_qa_dataset(source, split, limit)
+
+    def subset(self, items: QADataset, keep: Any, tag: str) -> QADataset:
+        from miniature.data.squad import make_dataset
+
+        return make_dataset([items.examples[i] for i in keep], f"{items.source}{tag}")
+
     def scores(self, items: QADataset, outputs: Outputs) -> dict[str, Any]:
         assert outputs.extra is not None
         preds = dict(zip(outputs.ids, outputs.predictions))
