@@ -12,29 +12,13 @@ import pytest
 
 from miniature.characteristics.cka import compare_cka
 from tests.conftest import DEV, TRAIN, need_shared
-
-
-def direct_linear_cka(x, y):
-    """Kornblith et al. (2019): HSIC_0(K, L) = tr(K H L H) / (n - 1)^2 with K = X X^T, L = Y Y^T."""
-    n = len(x)
-    h = np.eye(n) - np.ones((n, n)) / n
-    gx, gy = x @ x.T, y @ y.T
-    hsic = lambda a, b: np.trace(a @ h @ b @ h) / (n - 1) ** 2  # noqa: E731
-    return hsic(gx, gy) / np.sqrt(hsic(gx, gx) * hsic(gy, gy))
+from tests.test_cka import _direct_hsic_unbiased
+from tests.test_cka import _direct_linear_cka as direct_linear_cka
 
 
 def direct_unbiased_cka(x, y):
-    """Song et al. (2012), eq. 5, with the Gram matrices' diagonals zeroed, normalised as CKA."""
-    def hsic(a, b):
-        n = len(a)
-        ga, gb = a @ a.T, b @ b.T
-        np.fill_diagonal(ga, 0.0)
-        np.fill_diagonal(gb, 0.0)
-        one = np.ones(n)
-        return (np.trace(ga @ gb) + (one @ ga @ one) * (one @ gb @ one) / ((n - 1) * (n - 2))
-                - 2.0 / (n - 2) * (one @ ga @ gb @ one)) / (n * (n - 3))
-
-    return hsic(x, y) / np.sqrt(hsic(x, x) * hsic(y, y))
+    """Song et al. (2012), eq. 5, with the Gram matrices written out, normalised as CKA."""
+    return _direct_hsic_unbiased(x, y) / np.sqrt(_direct_hsic_unbiased(x, x) * _direct_hsic_unbiased(y, y))
 
 
 def brute_mutual_knn(x, y, k):
