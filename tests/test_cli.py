@@ -284,14 +284,18 @@ def test_a_command_failing_while_writing_leaves_its_out_folder_as_it_was(tmp_pat
 def test_every_registered_characteristic_has_a_verb_and_file_options_need_no_config(tmp_path, capsys):
     """The verbs come from the registry: each has --config (the only input of those without file
     options), and options for files are refused beside a config, in one line."""
-    from miniature.characteristics import CHARACTERISTICS
+    from miniature.characteristics import CHARACTERISTICS, Characteristic
     from miniature.cli import build_parser
 
     parser = build_parser()
     verbs = next(a for a in parser._actions if a.dest == "verb").choices
     assert set(CHARACTERISTICS) <= set(verbs)
-    for name in CHARACTERISTICS:
-        assert "--config" in verbs[name].format_usage()
+    for name, c in CHARACTERISTICS.items():  # files or a config where it compares files, else a config
+        usage = " ".join(verbs[name].format_usage().split())
+        files = type(c).compare_files is not Characteristic.compare_files
+        assert ("(--config CONFIG |" in usage) == files and "--config CONFIG" in usage, usage
+    assert {n for n, c in CHARACTERISTICS.items() if type(c).compare_files is not Characteristic.compare_files} >= {
+        "errors", "representation", "distribution"}
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"models: [minilm]\nrun_dir: {tmp_path / 'run'}\n")
     a = tmp_path / "a.npy"

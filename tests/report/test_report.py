@@ -472,3 +472,23 @@ def test_a_run_folder_from_before_report_specs_says_to_rerun(tmp_path, data):
     with pytest.raises(DataError, match="no report.json \\(written by an older miniature\\); run `miniature run "
                                         "CONFIG` again: only the comparisons are recomputed"):
         build_report(root)
+
+
+def test_text_and_figure_blocks_of_a_spec_reach_the_report(tmp_path, data):
+    """A characteristic's own figure (named in its spec) is copied to the top of the run folder as
+    <characteristic>_<name> and shown with its caption; a text block is a paragraph."""
+    from miniature.plots import plot_bars
+
+    root = make_run(tmp_path / "run", data, ("errors",))
+    plot_bars(root / "errors" / "sizes.png", NAMES, {"errors": [1.0, 2.0, 3.0]}, "sizes", "n")
+    spec = json.loads((root / "errors" / "report.json").read_text())
+    spec["blocks"] += [{"kind": "text", "text": "A note of its own."},
+                       {"kind": "figure", "name": "sizes.png", "caption": "Error-set sizes."}]
+    (root / "errors" / "report.json").write_text(json.dumps(spec))
+    report = build_report(root)
+    assert (root / "errors_sizes.png").read_bytes() == (root / "errors" / "sizes.png").read_bytes()
+    md = (root / "report.md").read_text(encoding="utf-8")
+    assert "A note of its own." in md and "Error-set sizes." in md and "errors_sizes.png" in md
+    assert report.paths["errors_sizes"] == root / "errors_sizes.png"
+    html = (root / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(figures_of(root))
