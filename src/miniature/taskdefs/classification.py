@@ -79,7 +79,7 @@ class Classification(Task):
         check_samples(cfg, bool(trained))
 
     def train_data(self, cfg: Any) -> TextDataset | None:
-        return attack_examples(cfg, needs_training(cfg))[0] if needs_training(cfg) else None
+        return attack_examples(cfg, needs_training(cfg))[0]  # None where no model trains
 
     def items(self, cfg: Any) -> TextDataset:
         return attack_examples(cfg, needs_training(cfg))[1]
