@@ -43,14 +43,15 @@ def reviews(path: Path, rows: list[dict]) -> Path:
     return write(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-def adversarial_config(tiny_model, tmp_path: Path, **adversarial) -> dict:
+def adversarial_config(tiny_model, tmp_path: Path, **classification) -> dict:
     model = str(tiny_model("bert"))
     rows = [{"id": f"r{i}", "text": f"review number {i} is {'good' if i % 2 else 'bad'}", "label": i % 2}
             for i in range(12)]
     data = reviews(tmp_path / "reviews.jsonl", rows)
     return {"run_dir": str(tmp_path / "run"), "characteristics": ["adversarial"], "models": [model],
-            "adversarial": {"train": str(data), "test": str(data), "train_limit": 6, "n_examples": 4,
-                            "attack_model": model, "candidates": "embedding", **adversarial}}
+            "classification": {"train": str(data), "test": str(data), "train_limit": 6, "test_limit": 4,
+                               **classification},
+            "adversarial": {"attack_model": model, "candidates": "embedding"}}
 
 
 # 1. tracebacks: text that is not UTF-8, a question count beyond memory
@@ -62,7 +63,7 @@ def test_files_that_are_not_utf8_are_one_line(tmp_path, capsys, tiny_model):
     for name, body in (("r.jsonl", b'{"text": "caf\xe9", "label": 1}\n'), ("r.csv", b"text,label\ncaf\xe9,1\n")):
         data = write(tmp_path / name, body)
         cfg = adversarial_config(tiny_model, tmp_path)
-        cfg["adversarial"].update(train=str(data), test=str(data))
+        cfg["classification"].update(train=str(data), test=str(data))
         fail(capsys, ["adversarial", "--config", str(yaml_config(tmp_path / "c.yaml", cfg))],
              f"{name}: not UTF-8 text (byte 0xe9 at line {1 if name.endswith('jsonl') else 2})", tmp_path / "run")
 
@@ -197,19 +198,19 @@ def test_review_labels_classes_samples_and_splits(tmp_path, capsys, tiny_model):
 
     good = adversarial_config(tiny_model, tmp_path)
     booleans = reviews(tmp_path / "b.jsonl", [{"text": "fine film", "label": True}, {"text": "bad", "label": False}])
-    refused({**good, "adversarial": {**good["adversarial"], "train": str(booleans), "test": str(booleans)}},
+    refused({**good, "classification": {**good["classification"], "train": str(booleans), "test": str(booleans)}},
             "b.jsonl: line 1: label True is a boolean, not a class index; write 0 or 1")
     one = reviews(tmp_path / "one.jsonl", [{"id": f"o{i}", "text": f"fine film {i}", "label": 1} for i in range(6)])
-    refused({**good, "adversarial": {**good["adversarial"], "train": str(one)}},
+    refused({**good, "classification": {**good["classification"], "train": str(one)}},
             "every training text has label 1; a classifier needs texts of at least two classes")
-    refused({**good, "adversarial": {**good["adversarial"], "n_examples": 7}},
-            "adversarial.n_examples is 7 but")
-    refused({**good, "adversarial": {**good["adversarial"], "n_examples": 7}},
-            "has 6 texts (those not in the training sample); lower it, e.g. --set adversarial.n_examples=6")
-    refused({**good, "adversarial": {**good["adversarial"], "train_limit": 13}},
-            "adversarial.train_limit is 13 but")
-    refused({**good, "adversarial": {**good["adversarial"], "test_split": "test"}},
-            "adversarial.test_split names a split of a hub dataset, but adversarial.test is the local file")
+    refused({**good, "classification": {**good["classification"], "test_limit": 7}},
+            "classification.test_limit is 7 but")
+    refused({**good, "classification": {**good["classification"], "test_limit": 7}},
+            "has 6 texts (those not in the training sample); lower it, e.g. --set classification.test_limit=6")
+    refused({**good, "classification": {**good["classification"], "train_limit": 13}},
+            "classification.train_limit is 13 but")
+    refused({**good, "classification": {**good["classification"], "test_split": "test"}},
+            "classification.test_split names a split of a hub dataset, but classification.test is the local file")
     need_shared(DEV)
     gold = str(DEV)
     fail(capsys, ["predict", "--model", str(tiny_model("bert")), "--data", gold, "--split", "train",

@@ -80,7 +80,7 @@ def test_paper_config_is_the_papers_study():
     assert cfg.data.train_limit is None and cfg.data.dev_limit is None
     assert cfg.representation.table_k == cfg.distribution.k == 10
     assert (cfg.qa.epochs, cfg.qa.learning_rate, cfg.qa.batch_size, cfg.qa.max_seq_length) == (3, 3e-5, 32, 384)
-    assert (cfg.adversarial.n_examples, cfg.adversarial.candidates, cfg.adversarial.train) == (1000, "mlm", "imdb")
+    assert (cfg.classification.test_limit, cfg.adversarial.candidates, cfg.classification.train) == (1000, "mlm", "imdb")
     assert resolve_model(cfg.adversarial.attack_model).source == "google-bert/bert-base-uncased"
 
 
@@ -96,3 +96,30 @@ def test_a_config_pickles_to_an_equal_config():
     back = pickle.loads(pickle.dumps(cfg))
     assert back == cfg and type(back) is type(cfg)
     assert back.models[1].from_ == "MiniLM-L6" and back.cka.k == 5 and back.run_dir == cfg.run_dir
+
+
+def test_moved_keys_are_read_at_their_new_place(tmp_path):
+    """The classification data keys moved from `adversarial` to `classification`; configs that
+    still give them under `adversarial` (in the file or by --set) read the same, the checkpoint's
+    cache key ignores them as it did, and a key given at both places with two values is refused."""
+    from miniature.config import ClassificationConfig
+
+    new = {"models": ["minilm"], "classification": {"train": "a.jsonl", "train_limit": 6, "test": "b.jsonl",
+                                                     "test_limit": 4, "sample_seed": 7, "max_steps": 3}}
+    old = {"models": ["minilm"], "classification": {"max_steps": 3},
+           "adversarial": {"train": "a.jsonl", "train_limit": 6, "test": "b.jsonl", "n_examples": 4, "seed": 7,
+                           "k": 8}}
+    want = parse_config(new).classification
+    assert parse_config(old).classification == want and parse_config(old).adversarial.k == 8
+    p = tmp_path / "c.yaml"
+    p.write_text("models: [minilm]\n")
+    assert load_config(p, ["adversarial.n_examples=4"]).classification.test_limit == 4
+    # the fine-tuned weights' key: the training knobs only, as before the move (data by fingerprint)
+    assert set(want.training_fields()) == {"seed", "epochs", "max_steps", "learning_rate", "batch_size",
+                                           "gradient_accumulation_steps", "warmup_ratio", "weight_decay",
+                                           "max_length", "num_labels", "precision"}
+    assert ClassificationConfig(train="x").training_fields() == ClassificationConfig().training_fields()
+    assert parse_config({**old, "classification": {"test_limit": 4}}).classification.test_limit == 4  # same value
+    with pytest.raises(ConfigError, match=r"^config: adversarial.n_examples is the old name of "
+                                          r"classification.test_limit, and both are given with different values"):
+        parse_config({**old, "classification": {"test_limit": 5}})

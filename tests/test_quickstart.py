@@ -21,7 +21,7 @@ IMDB = SHARED / "imdb" / "imdb_test_25k.jsonl"
 LABELS = ["MiniLM-L6", "MiniLM-int8", "MiniLM-pruned50", "MiniLM-L3", "MiniLM-L2-distil"]
 # the quickstart's own models and data, with fewer training steps and attacked texts
 SMALL = ["generate.scale=0.1", "models.3.recovery_steps=4", "models.4.distil.max_steps=4",
-         "classification.max_steps=6", "adversarial.n_examples=4", "adversarial.k=8",
+         "classification.max_steps=6", "classification.test_limit=4", "adversarial.k=8",
          "representation.ks=[1,5,10]", "distribution.ks=[1,5,10]"]
 
 
@@ -121,15 +121,15 @@ def test_quickstart_on_the_real_shared_data(tmp_path):
     need_shared(TRAIN, DEV, NEWSQA, IMDB)
     done = bare_run(tmp_path, *SMALL, f"data.train={TRAIN}", "data.train_limit=120", f"data.dev={DEV}",
                     "data.dev_limit=40", "qa.max_steps=12", f"distribution.test={NEWSQA}",
-                    "distribution.test_limit=40", "distribution.bank_limit=120", f"adversarial.train={IMDB}",
-                    "adversarial.train_limit=48",
-                    f"adversarial.test={IMDB}", "classification.max_length=96",
+                    "distribution.test_limit=40", "distribution.bank_limit=120", f"classification.train={IMDB}",
+                    "classification.train_limit=48",
+                    f"classification.test={IMDB}", "classification.max_length=96",
                     "adversarial.max_length=96")
     run_dir = tmp_path / "runs" / "quickstart"
     check_report(run_dir, 40)
     meta = json.loads((run_dir / "results.json").read_text())["meta"]
     sources = {k: v["source"] for k, v in meta["datasets"].items()}
     assert sources == {"data.dev": f"{DEV}[:40]", "data.train": f"{TRAIN}[:120]",
-                       "distribution.test": f"{NEWSQA}[:40]", "adversarial.test": str(IMDB),
-                       "adversarial.train": str(IMDB)}
+                       "distribution.test": f"{NEWSQA}[:40]", "classification.test": str(IMDB),
+                       "classification.train": str(IMDB)}
     assert "report: " in done.stdout

@@ -26,7 +26,7 @@ KEYS = ["data", "paragraphs", "qas", "context", "question", "id", "answers", "te
 CONFIG_KEYS = ["models", "name", "label", "from", "method", "params", "recovery_steps", "recovery_learning_rate",
                "distil", "finetuned", "classifier", "run_dir", "characteristics", "qa", "data", "train", "dev",
                "epochs", "max_seq_length", "doc_stride", "representation", "ks", "table_k", "phases",
-               "distribution", "test", "k", "generate", "folder", "scale", "adversarial", "n_examples"]
+               "distribution", "test", "k", "generate", "folder", "scale", "classification", "test_limit"]
 
 scalars = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True)
            | st.text(max_size=12) | st.sampled_from(["", "0", "1", "q1", "minilm", "int8", "prune", "errors"]))

@@ -39,9 +39,9 @@ def study_config(tiny_model, run_dir: Path) -> dict:
         "qa": {"max_steps": 3, "batch_size": 8, "max_seq_length": 96, "doc_stride": 32, "max_query_length": 24},
         "representation": {"ks": [1, 3, 5], "table_k": 3},
         "distribution": {"test": str(NEWSQA), "test_limit": 20, "k": 3, "ks": [1, 3, 5]},
-        "classification": {"max_steps": 3, "batch_size": 8, "max_length": 48},
-        "adversarial": {"train": str(IMDB), "train_limit": 24, "test": str(IMDB), "n_examples": 5,
-                        "attack_model": large, "candidates": "embedding", "k": 6},
+        "classification": {"max_steps": 3, "batch_size": 8, "max_length": 48, "train": str(IMDB),
+                           "train_limit": 24, "test": str(IMDB), "test_limit": 5},
+        "adversarial": {"attack_model": large, "candidates": "embedding", "k": 6},
     }
 
 
@@ -114,8 +114,8 @@ def test_run_writes_every_characteristic_and_the_report(finished):
     from miniature.data.squad import load_qa_dataset
 
     assert meta["datasets"]["data.dev"]["fingerprint"] == load_qa_dataset(DEV, limit=30).fingerprint
-    assert set(meta["datasets"]) == {"data.dev", "data.train", "distribution.test", "adversarial.test",
-                                     "adversarial.train"}
+    assert set(meta["datasets"]) == {"data.dev", "data.train", "distribution.test", "classification.test",
+                                     "classification.train"}
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "large" in html and "small" in html and html.count("data:image/png;base64,") >= 9
 
@@ -191,7 +191,7 @@ def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
         ({"qa": {"epoch": 2}}, "unknown config key 'qa.epoch'"),
         ({"models": [{"name": "bert-huge"}]}, "unknown model 'bert-huge'"),
         ({"data": {**base["data"], "dev": "squad3"}}, "unknown dataset 'squad3'"),
-        ({"adversarial": {**base["adversarial"], "test": "reviews"}}, "unknown text dataset 'reviews'"),
+        ({"classification": {**base["classification"], "test": "reviews"}}, "unknown text dataset 'reviews'"),
         ({"distribution": {"k": 3}}, "characteristic 'distribution' needs an OOD test set"),
         ({"characteristics": ["errors", "speed"]}, "config key 'characteristics': unknown characteristic 'speed'; known: errors, "),
         ({"run_dir": str(tmp_path / "a-file" / "run")}, f"run folder {tmp_path / 'a-file' / 'run'} is not writable"),

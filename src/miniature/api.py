@@ -208,8 +208,8 @@ def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = No
                 progress: bool = False) -> AdversarialResult:
     """BERT-Attack against every model of a config: Table 3, outcomes, and attack agreement.
 
-    Every model is fine-tuned for classification on `adversarial.train` (unless `classifier:
-    true`), then attacked on the same `adversarial.n_examples` texts with substitutes from
+    Every model is fine-tuned for classification on `classification.train` (unless `classifier:
+    true`), then attacked on the same `classification.test_limit` texts with substitutes from
     `adversarial.attack_model`. Writes adversarial.md/.csv/.json (Table 3),
     adversarial_metrics.*, adversarial_agreement.*, attacked_sets.json and
     adversarial_examples/TARGET.jsonl into `out`, if given.

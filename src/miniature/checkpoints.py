@@ -165,14 +165,15 @@ def qa_train_data(cfg: StudyConfig) -> QADataset | None:
     return load_qa_dataset(cfg.data.train, cfg.data.train_split, cfg.data.train_limit) if needs else None
 
 
-def attack_examples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:
-    """The classifiers' training sample (where any model needs training) and the texts attacked:
-    seeded random samples; from the same file and split, the attacked texts exclude the training ones."""
-    acfg = cfg.adversarial
-    test = load_text_dataset(acfg.test, acfg.test_split)
+def classification_samples(cfg: StudyConfig, needs_training: bool) -> tuple[TextDataset | None, TextDataset]:
+    """The classifiers' training sample (where any model needs training) and the test texts compared
+    and attacked: seeded random samples; from the same file and split, the test texts exclude the
+    training ones."""
+    ccfg = cfg.classification
+    test = load_text_dataset(ccfg.test, ccfg.test_split)
     if not needs_training:
-        return None, test.sample(acfg.n_examples, acfg.seed)
-    full = load_text_dataset(acfg.train, acfg.train_split)
-    train = full.sample(acfg.train_limit, acfg.seed)
+        return None, test.sample(ccfg.test_limit, ccfg.sample_seed)
+    full = load_text_dataset(ccfg.train, ccfg.train_split)
+    train = full.sample(ccfg.train_limit, ccfg.sample_seed)
     same = full.source == test.source  # one file (or hub split) for both: keep them apart
-    return train, test.sample(acfg.n_examples, acfg.seed, exclude=set(train.ids) if same else ())
+    return train, test.sample(ccfg.test_limit, ccfg.sample_seed, exclude=set(train.ids) if same else ())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -58,6 +58,10 @@ TaskName = Annotated[str, AfterValidator(_known_task)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # keys this section had once and another section holds now: old key -> "section.key". A config
+    # that still gives them there is read as if it gave them at their new place.
+    moved: ClassVar[dict[str, str]] = {}
 
 
 Section = _Strict  # the base of a plug-in's config section: unknown keys refused, frozen
@@ -190,9 +194,17 @@ class DataConfig(_Strict):
 
 
 class ClassificationConfig(_Strict):
-    """Text-classification fine-tuning (the adversarial characteristic's targets, on IMDB)."""
+    """Text classification: its data (fine-tuned on a seeded sample of `train`, compared and attacked
+    on a seeded sample of `test`) and its fine-tuning (the adversarial characteristic's targets)."""
 
-    seed: int = 42
+    train: str = "imdb"  # training texts: .jsonl/.csv with text and label, `imdb`, `sst2` or a hub id
+    train_split: str = "train"
+    train_limit: int | None = Field(None, gt=0)  # a seeded random sample of N training texts
+    test: str = "imdb"  # the texts compared (and attacked); those whose id is in the training sample are left out
+    test_split: str = "test"
+    test_limit: int | None = Field(1000, gt=0)  # a seeded random sample of N test texts (the paper: 1,000)
+    sample_seed: int = 42  # which texts the two samples draw
+    seed: int = 42  # the fine-tuning's seed
     epochs: float = Field(2.0, gt=0)
     max_steps: int | None = Field(None, gt=0)  # stop after this many steps (overrides epochs)
     learning_rate: float = Field(2e-5, gt=0)
@@ -206,9 +218,13 @@ class ClassificationConfig(_Strict):
     eval_batch_size: int = Field(64, gt=0)  # most texts in one scoring batch
     eval_max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
 
+    DATA_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"train", "train_split", "train_limit", "test", "test_split", "test_limit", "sample_seed"})
+
     def training_fields(self) -> dict[str, Any]:
-        """The knobs that determine the fine-tuned weights (the checkpoint's cache key)."""
-        drop = {"eval_batch_size", "eval_max_tokens"}
+        """The knobs that determine the fine-tuned weights (the checkpoint's cache key; the training
+        sample enters it by its fingerprint)."""
+        drop = {"eval_batch_size", "eval_max_tokens"} | self.DATA_FIELDS
         return {k: v for k, v in self.model_dump().items() if k not in drop}
 
 
@@ -347,6 +363,29 @@ class StudyConfig(_Strict):
             seen.append(m.display)
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, raw: Any) -> Any:
+        """Keys a section gave up (its `moved`) are read at their new place; given at both, once."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for name, field in cls.model_fields.items():
+            section, old = field.annotation, raw.get(name)
+            if not (isinstance(section, type) and issubclass(section, _Strict) and isinstance(old, dict)):
+                continue
+            for key in [k for k in section.moved if k in old]:
+                target, new_key = section.moved[key].split(".")
+                old = {k: v for k, v in old.items() if k != key}
+                into = dict(raw.get(target) or {})
+                if new_key in into and into[new_key] != raw[name][key]:
+                    raise ValueError(f"{name}.{key} is the old name of {target}.{new_key}, and both are given "
+                                     f"with different values; keep {target}.{new_key} only")
+                into[new_key] = raw[name][key]
+                raw[target] = into
+            raw[name] = old
+        return raw
+
     @field_validator("models", mode="before")
     @classmethod
     def _names(cls, v: Any) -> Any:
@@ -406,7 +445,7 @@ def _describe(e: ValidationError) -> str:
     if err["type"] == "missing":
         return f"config key {loc!r} is required"
     msg = err["msg"].removeprefix("Value error, ")
-    return f"config key {loc!r}: {msg}"
+    return f"config key {loc!r}: {msg}" if err["loc"] else f"config: {msg}"
 
 
 def with_values(section: BaseModel, values: dict[str, Any]) -> Any:

@@ -89,7 +89,7 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     study has a QA characteristic, else its classifier), timed on the first 16 dev points (or texts)."""
     from miniature.characteristics import CHARACTERISTICS
     from miniature.checkpoints import (
-        attack_examples,
+        classification_samples,
         classifier_weights,
         is_given,
         qa_train_data,
@@ -110,7 +110,7 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
         train = qa_train_data(cfg)
         dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
     else:
-        texts_train, texts = attack_examples(cfg, any(not is_given(cfg, i, "classification") or m.derived
+        texts_train, texts = classification_samples(cfg, any(not is_given(cfg, i, "classification") or m.derived
                                                       for i, m in enumerate(cfg.models)))
     rows = []
     for i, (spec, label) in enumerate(zip(specs, labels)):

@@ -261,7 +261,7 @@ GIVEN_HEADS: dict[str, tuple[str, str | None, str, str]] = {
     "qa": ("model {name!r} is marked `finetuned: true`", "ForQuestionAnswering", "a question-answering model",
            "drop `finetuned: true` to fine-tune it on data.train"),
     "classifier": ("model {name!r} is marked `classifier: true`", "ForSequenceClassification", "a text classifier",
-                   "drop `classifier: true` to fine-tune it on adversarial.train"),
+                   "drop `classifier: true` to fine-tune it on classification.train"),
     "mlm": ("attack model {name!r} is asked for `candidates: mlm`", None, "a masked language model",
             "use `candidates: embedding` (substitutes from its input embeddings) or an MLM such as bert-base"),
 }

@@ -161,9 +161,9 @@ def _slice(tmp_path: Path, n: int = 40, max_words: int = 40) -> Path:
 
 def _config(tmp_path: Path, models: list, data: Path, **adv) -> Path:
     cfg = {"run_dir": str(tmp_path / "run"), "models": models,
-           "classification": {"max_steps": 2, "max_length": 64, "batch_size": 8},
-           "adversarial": {"train": str(data), "train_limit": 20, "test": str(data), "n_examples": 8,
-                           "attack_model": "minilm", "candidates": "embedding", "k": 8, "top_words": None,
+           "classification": {"max_steps": 2, "max_length": 64, "batch_size": 8, "train": str(data),
+                              "train_limit": 20, "test": str(data), "test_limit": 8},
+           "adversarial": {"attack_model": "minilm", "candidates": "embedding", "k": 8, "top_words": None,
                            "max_length": 64, **adv}}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -273,9 +273,9 @@ def test_real_minilm_classifier_loses_accuracy_under_attack(tmp_path):
     from miniature.api import adversarial
 
     config = {"run_dir": str(tmp_path / "run"), "models": ["minilm"],
-              "classification": {"max_steps": 40, "max_length": 128, "learning_rate": 1e-4},
-              "adversarial": {"train": str(IMDB), "train_limit": 640, "test": str(IMDB), "n_examples": 20,
-                              "attack_model": "minilm", "candidates": "embedding"}}
+              "classification": {"max_steps": 40, "max_length": 128, "learning_rate": 1e-4, "train": str(IMDB),
+                                 "train_limit": 640, "test": str(IMDB), "test_limit": 20},
+              "adversarial": {"attack_model": "minilm", "candidates": "embedding"}}
     from miniature.config import parse_config
 
     result = adversarial(parse_config(config), out=tmp_path / "out")

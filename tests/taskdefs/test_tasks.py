@@ -111,11 +111,11 @@ def test_errors_on_the_classification_task_are_a_config_line(tiny_model, tmp_pat
     assert not any(a.kind in ("qa checkpoint", "predictions") for a in result.activity)
     sets = {s["name"]: s for s in json.loads((result.run_dir / "errors" / "errors.json").read_text())["sets"]}
     scores = {r["model"]: r for r in json.loads((result.run_dir / "errors" / "scores.json").read_text())["rows"]}
-    from miniature.checkpoints import attack_examples
+    from miniature.checkpoints import classification_samples
     from miniature.config import parse_config
 
-    _, texts = attack_examples(parse_config(cfg), True)
-    assert len(texts) == cfg["adversarial"]["n_examples"]
+    _, texts = classification_samples(parse_config(cfg), True)
+    assert len(texts) == cfg["classification"]["test_limit"]
     for name, entry in (("large", cfg["models"][0]), ("small", cfg["models"][1])):
         spec = resolve_model(entry["name"])
         out = Outputs.load(next(a.path for a in result.activity if a.kind == "outputs" and spec.name in a.path))
@@ -165,7 +165,7 @@ def test_representation_and_cka_on_the_classification_tasks_texts(tiny_model, tm
 
     from miniature import run
     from miniature.characteristics.representation import model_embeddings
-    from miniature.checkpoints import attack_examples
+    from miniature.checkpoints import classification_samples
     from miniature.config import parse_config
     from miniature.zoo import load_encoder, load_tokenizer, resolve_model
 
@@ -179,8 +179,8 @@ def test_representation_and_cka_on_the_classification_tasks_texts(tiny_model, tm
     assert [a.computed for a in embedded] == [True] * 4 + [False] * 4  # cka reused representation's four
     study = parse_config(cfg)
     phases, points = model_embeddings(study)
-    _, texts = attack_examples(study, True)
-    assert points.ids == texts.ids and len(points) == cfg["adversarial"]["n_examples"]
+    _, texts = classification_samples(study, True)
+    assert points.ids == texts.ids and len(points) == cfg["classification"]["test_limit"]
     spec = resolve_model(cfg["models"][1]["name"])
     folder = next(p for p in (result.run_dir / "checkpoints").iterdir() if p.name.startswith(f"cls-{spec.name}-"))
     for phase, path in (("before", None), ("after", folder)):
@@ -226,8 +226,8 @@ def test_distribution_on_the_classification_tasks_texts(tiny_model, tmp_path):
     features, test = model_features(parse_config(cfg))
     assert test.ids == [f"n{i}" for i in range(len(contexts))]
     f = features["large"]
-    assert (len(f.bank), len(f.val), len(f.test)) == (cfg["adversarial"]["train_limit"],
-                                                      cfg["adversarial"]["n_examples"], len(contexts))
+    assert (len(f.bank), len(f.val), len(f.test)) == (cfg["classification"]["train_limit"],
+                                                      cfg["classification"]["test_limit"], len(contexts))
     spec = resolve_model(cfg["models"][0]["name"])
     folder = next(p for p in (result.run_dir / "checkpoints").iterdir() if p.name.startswith(f"cls-{spec.name}-"))
     tokenizer, model = load_tokenizer(spec, folder), load_encoder(spec, folder).eval()

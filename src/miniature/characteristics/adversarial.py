@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -18,7 +18,7 @@ from miniature.attack_words import Prepared
 from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, usable
 from miniature.candidates import prepare
 from miniature.characteristics.base import Characteristic, Note, rank, register
-from miniature.checkpoints import attack_examples, classifier_weights, is_given, study_models
+from miniature.checkpoints import classification_samples, classifier_weights, is_given, study_models
 from miniature.config import Section, StudyConfig
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError, MismatchError
@@ -40,7 +40,8 @@ from miniature.zoo import ModelSpec, hf_quiet, load_tokenizer, resolve_model
 
 
 class AdversarialConfig(Section):
-    """Adversarial vulnerability: BERT-Attack (Li et al., 2020) against every model fine-tuned on `train`.
+    """Adversarial vulnerability: BERT-Attack (Li et al., 2020) against every model, fine-tuned on
+    `classification.train`, on the classification task's test texts.
 
     The paper's "K = 3" is ambiguous: its text says the attack "finds the top K important
     words", while BERT-Attack's own K is the number of substitutes per word. We read it as the
@@ -48,13 +49,14 @@ class AdversarialConfig(Section):
     k: 3` is the other reading.
     """
 
-    train: str = "imdb"  # classification training data: .jsonl/.csv with text and label, `imdb` or a hub id
-    train_split: str = "train"
-    train_limit: int | None = Field(None, gt=0)  # a seeded random sample of N training texts
-    test: str = "imdb"  # the texts attacked; those whose id is in the training sample are left out
-    test_split: str = "test"
-    n_examples: int | None = Field(1000, gt=0)  # a seeded random sample of N test texts (the paper: 1,000)
-    seed: int = 42  # which texts the samples draw
+    # the texts attacked are the classification task's test sample (`classification.test`,
+    # `test_limit`); its data keys lived here before, and are still read here
+    moved: ClassVar[dict[str, str]] = {
+        "train": "classification.train", "train_split": "classification.train_split",
+        "train_limit": "classification.train_limit", "test": "classification.test",
+        "test_split": "classification.test_split", "n_examples": "classification.test_limit",
+        "seed": "classification.sample_seed"}
+
     attack_model: str = "bert-base"  # registered name, folder or hub id; the paper: BERT-base
     candidates: Literal["mlm", "embedding"] = "mlm"  # embedding: for attack models without an MLM head
     k: int = Field(48, gt=0)  # substitutes per word
@@ -328,7 +330,7 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
     specs, labels = study_models(cfg)
     acfg = cfg.adversarial
     attack = resolve_model(acfg.attack_model)
-    train, test = attack_examples(cfg, any(not is_given(cfg, i, "classification") or m.derived
+    train, test = classification_samples(cfg, any(not is_given(cfg, i, "classification") or m.derived
                                            for i, m in enumerate(cfg.models)))
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)

@@ -1,7 +1,7 @@
-"""Text classification (IMDB-style reviews): fine-tuned on a seeded sample of `adversarial.train`,
-compared on the seeded sample of `adversarial.test` the attack also uses (`n_examples` texts, none
-of them a training text). Outputs: the predicted class, whether it is the label, and the class
-probabilities. (Its data keys live in the adversarial section, its first user.)"""
+"""Text classification (IMDB-style reviews): fine-tuned on a seeded sample of `classification.train`,
+compared on a seeded sample of `classification.test` (`test_limit` texts, none of them a training
+text; the adversarial characteristic attacks the same texts). Outputs: the predicted class, whether
+it is the label, and the class probabilities."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from miniature.checkpoints import attack_examples, classifier_weights, is_given
+from miniature.checkpoints import classification_samples, classifier_weights, is_given
 from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError
 from miniature.runs import RunDir, atomic_file, cached, content_key
@@ -22,22 +22,22 @@ def needs_training(cfg: Any) -> bool:
 
 
 def check_samples(cfg: Any, trains: bool) -> None:
-    """The samples as drawn: at least train_limit texts to train on and n_examples texts to
+    """The samples as drawn: at least train_limit texts to train on and test_limit texts to
     evaluate (each a sample of that size), and training texts of two classes at least."""
     from miniature.tasks.classification import check_classes
 
-    acfg = cfg.adversarial
-    if trains and acfg.train_limit is not None:
-        n_train = len(load_text_dataset(acfg.train, acfg.train_split))
-        if acfg.train_limit > n_train:
-            raise ConfigError(f"adversarial.train_limit is {acfg.train_limit} but {acfg.train} has {n_train} texts; "
-                              f"lower it, e.g. --set adversarial.train_limit={n_train}")
-    every = cfg.model_copy(update={"adversarial": acfg.model_copy(update={"n_examples": None})})
-    train, full_test = attack_examples(every, trains)  # the texts n_examples is drawn from
-    if acfg.n_examples is not None and acfg.n_examples > len(full_test):
-        apart = " (those not in the training sample)" if trains and acfg.train == acfg.test else ""
-        raise ConfigError(f"adversarial.n_examples is {acfg.n_examples} but {acfg.test} has {len(full_test)} "
-                          f"texts{apart}; lower it, e.g. --set adversarial.n_examples={len(full_test)}")
+    ccfg = cfg.classification
+    if trains and ccfg.train_limit is not None:
+        n_train = len(load_text_dataset(ccfg.train, ccfg.train_split))
+        if ccfg.train_limit > n_train:
+            raise ConfigError(f"classification.train_limit is {ccfg.train_limit} but {ccfg.train} has {n_train} "
+                              f"texts; lower it, e.g. --set classification.train_limit={n_train}")
+    every = cfg.model_copy(update={"classification": ccfg.model_copy(update={"test_limit": None})})
+    train, full_test = classification_samples(every, trains)  # the texts test_limit is drawn from
+    if ccfg.test_limit is not None and ccfg.test_limit > len(full_test):
+        apart = " (those not in the training sample)" if trains and ccfg.train == ccfg.test else ""
+        raise ConfigError(f"classification.test_limit is {ccfg.test_limit} but {ccfg.test} has {len(full_test)} "
+                          f"texts{apart}; lower it, e.g. --set classification.test_limit={len(full_test)}")
     if train is not None:
         check_classes(train)
 
@@ -53,7 +53,7 @@ class Classification(Task):
     name = "classification"
     description = "text classification (IMDB reviews, SST-2): a class per text, accuracy"
     items_noun = "test texts"
-    sections = ("classification", "adversarial")
+    sections = ("classification",)
     head = "classifier"
     score_title = "Accuracy on the test texts"
     score_columns = ("model", "accuracy", "n")
@@ -65,24 +65,24 @@ class Classification(Task):
         from miniature.tasks.classification import check_labels
         from miniature.zoo import check_given_head
 
-        acfg = cfg.adversarial
+        ccfg = cfg.classification
         for i, spec in enumerate(specs):
             if not cfg.models[i].derived and is_given(cfg, i, self.name):
                 check_given_head(spec, "classifier")
-        test = load_text_dataset(acfg.test, acfg.test_split)
-        note("adversarial.test", test)
+        test = load_text_dataset(ccfg.test, ccfg.test_split)
+        note("classification.test", test)
         trained = [m.display for i, m in enumerate(cfg.models) if not is_given(cfg, i, self.name) or m.derived]
         if trained:
-            train = load_text_dataset(acfg.train, acfg.train_split)
-            note("adversarial.train", train)
+            train = load_text_dataset(ccfg.train, ccfg.train_split)
+            note("classification.train", train)
             check_labels(test, cfg.classification.num_labels or train.n_labels, trained[0])
         check_samples(cfg, bool(trained))
 
     def train_data(self, cfg: Any) -> TextDataset | None:
-        return attack_examples(cfg, needs_training(cfg))[0]  # None where no model trains
+        return classification_samples(cfg, needs_training(cfg))[0]  # None where no model trains
 
     def items(self, cfg: Any) -> TextDataset:
-        return attack_examples(cfg, needs_training(cfg))[1]
+        return classification_samples(cfg, needs_training(cfg))[1]
 
     def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
         return classifier_weights(cfg, i, specs, train, run, progress)
@@ -117,9 +117,10 @@ class Classification(Task):
                       lambda: Outputs.load(file), marker=file)
 
     def points(self, cfg: Any, limit: int | None = None) -> TextDataset:
-        """The test texts; `limit`: a seeded sample of that many of them (adversarial.seed)."""
+        """The test texts; `limit`: a seeded sample of that many of them (classification.sample_seed)."""
         items = self.items(cfg)
-        return items.sample(limit, cfg.adversarial.seed) if limit is not None and limit < len(items) else items
+        seed = cfg.classification.sample_seed
+        return items.sample(limit, seed) if limit is not None and limit < len(items) else items
 
     def encode(self, cfg: Any, tokenizer: Any, items: TextDataset, text: str) -> Any:
         from miniature.tasks.embed import encode_texts
@@ -134,13 +135,14 @@ class Classification(Task):
 
     def bank(self, cfg: Any, limit: int | None = None) -> TextDataset:
         """The training sample (as if every model trained on it); `limit`: a seeded sample of it."""
-        train = attack_examples(cfg, True)[0]
+        train = classification_samples(cfg, True)[0]
         assert train is not None
-        return train.sample(limit, cfg.adversarial.seed) if limit is not None and limit < len(train) else train
+        seed = cfg.classification.sample_seed
+        return train.sample(limit, seed) if limit is not None and limit < len(train) else train
 
     def read(self, cfg: Any, source: str, split: str, limit: int | None = None) -> TextDataset:
         """Labelled texts (.jsonl/.csv, a registered name or hub id); `limit`: a seeded sample of them."""
-        return load_text_dataset(source, split).sample(limit, cfg.adversarial.seed)
+        return load_text_dataset(source, split).sample(limit, cfg.classification.sample_seed)
 
     def subset(self, items: TextDataset, keep: Any, tag: str) -> TextDataset:
         from miniature.data.text import make_text_dataset

@@ -40,7 +40,7 @@ def check_classes(train: TextDataset) -> None:
     labels = {e.label for e in train.examples}
     if len(labels) < 2:
         raise DataError(f"{train.source}: every training text has label {labels.pop()}; a classifier needs "
-                        "texts of at least two classes (raise adversarial.train_limit or fix the labels)")
+                        "texts of at least two classes (raise classification.train_limit or fix the labels)")
 
 
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, keys: set[str],
