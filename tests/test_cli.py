@@ -122,6 +122,11 @@ def test_list(capsys):
     assert "bert-large" in capsys.readouterr().out
     assert main(["list", "characteristics"]) == 0
     assert "errors" in capsys.readouterr().out
+    from miniature.compress import METHODS
+
+    assert main(["list", "methods"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(METHODS) and {"int8", "distil"} <= set(METHODS)
 
 
 def test_representation_from_embedding_files(tmp_path, capsys):

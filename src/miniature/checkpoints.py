@@ -70,6 +70,9 @@ def check_derivations(cfg: StudyConfig, specs: list[ModelSpec]) -> None:
                 skeletons[j] = skeleton(specs[j])
             model = skeletons[j]
         assert entry.method is not None
+        if entry.method not in METHODS:
+            known = ", ".join(METHODS)
+            raise ConfigError(f"model {entry.display!r}: unknown compression method {entry.method!r}; known: {known}")
         if (entry.recovery_steps or "recovery_learning_rate" in entry.model_fields_set) and not recovers(entry.method):
             takes = ", ".join(name for name in METHODS if recovers(name))
             raise ConfigError(f"model {entry.display!r}: {entry.method} has no recovery fine-tuning (only {takes} "

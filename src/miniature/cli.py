@@ -69,6 +69,11 @@ def _cmd_list(args: argparse.Namespace) -> None:
         for name, tds in TEXT_DATASETS.items():
             print(f"{name:12s} {tds.hub_id:22s} {tds.description}")
         print("(or any SQuAD-format .json/.jsonl QA file, .jsonl/.csv file with text and label, or hub id owner/name)")
+    elif args.what == "methods":
+        from miniature.compress import METHODS
+
+        for name, method in METHODS.items():
+            print(f"{name:8s} {method.summary}")
     elif args.what == "tasks":
         from miniature.taskdefs import TASKS
 
@@ -189,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", help="the run folder of a `miniature run`")
     s.set_defaults(func=_cmd_report)
 
-    s = sub.add_parser("list", help="list registered models, datasets, tasks or characteristics")
-    s.add_argument("what", choices=["models", "datasets", "tasks", "characteristics"])
+    s = sub.add_parser("list", help="list registered models, datasets, tasks, compression methods or characteristics")
+    s.add_argument("what", choices=["models", "datasets", "tasks", "methods", "characteristics"])
     s.set_defaults(func=_cmd_list)
 
     s = sub.add_parser("score", help="official SQuAD v2 figures of a predictions file")

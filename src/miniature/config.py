@@ -88,7 +88,9 @@ class ModelEntry(_Strict):
     # derive this model from an earlier model of the study (its label): compressed from that model's
     # fine-tuned checkpoint for each task, and from its pretrained weights for "before fine-tuning"
     from_: str | None = Field(None, alias="from")
-    method: Literal["int8", "prune", "heads", "layers", "distil"] | None = None
+    # a registered compression method (`miniature list methods`: int8, prune, heads, layers, distil);
+    # checked against the registry before any work (the methods' code needs torch, the config not)
+    method: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)  # the method's: sparsity, scope, share, keep, layers
     recovery_steps: int = Field(0, ge=0)  # prune/heads/layers: fine-tune this many steps after, zeros kept
     recovery_learning_rate: float = Field(3e-5, gt=0)  # of that recovery (linear decay to 0, batches of 16)
@@ -121,7 +123,9 @@ class ModelEntry(_Strict):
     @model_validator(mode="after")
     def _name_or_from(self) -> ModelEntry:
         if self.derived and self.method is None:
-            raise ValueError("a model with `from` needs a `method` (int8, prune, heads, layers or distil)")
+            raise ValueError("a model with `from` needs a `method` (`miniature list methods`: int8, prune, ...)")
+        if self.method is not None and not NAME.match(self.method):
+            raise ValueError(f"method {self.method!r} is not a method's name; see `miniature list methods`")
         if self.method is not None and not self.derived:
             raise ValueError(f"`method: {self.method}` derives a model: give `from`, the label of the model "
                              "it compresses")

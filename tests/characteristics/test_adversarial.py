@@ -159,10 +159,11 @@ def _slice(tmp_path: Path, n: int = 40, max_words: int = 40) -> Path:
     return path
 
 
-def _config(tmp_path: Path, models: list, data: Path, **adv) -> Path:
+def _config(tmp_path: Path, models: list, data: Path, train: str | None = None, test: str | None = None,
+            **adv) -> Path:
     cfg = {"run_dir": str(tmp_path / "run"), "models": models,
-           "classification": {"max_steps": 2, "max_length": 64, "batch_size": 8, "train": str(data),
-                              "train_limit": 20, "test": str(data), "test_limit": 8},
+           "classification": {"max_steps": 2, "max_length": 64, "batch_size": 8, "train": train or str(data),
+                              "train_limit": 20, "test": test or str(data), "test_limit": 8},
            "adversarial": {"attack_model": "minilm", "candidates": "embedding", "k": 8, "top_words": None,
                            "max_length": 64, **adv}}
     path = tmp_path / "study.yaml"
