@@ -44,3 +44,28 @@ def test_the_version_is_defined_once():
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     assert "version" in project.get("dynamic", []) and "version" not in project
     assert miniature.__version__ == __version__
+
+
+def test_no_characteristic_is_named_outside_the_characteristics():
+    """Nothing outside `characteristics/` names a registered characteristic in its code (a string
+    literal; docstrings and comments may give examples): the rest loops over the registry."""
+    import ast
+    from pathlib import Path
+
+    from miniature.characteristics import CHARACTERISTICS
+
+    names = set(CHARACTERISTICS)
+    root = Path(__file__).resolve().parents[1] / "src" / "miniature"
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "characteristics" in path.relative_to(root).parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and (node.value in names or node.value.split(".")[0] in names and "." in node.value)):
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value!r}")
+    assert not found, found

@@ -40,7 +40,7 @@ def _out_folder(args: argparse.Namespace, default: Path) -> Path:
 def _preflight(config, characteristic: str):
     """The config's checks of `miniature run` for one characteristic (models, data, labels, Ks,
     the run folder), before any work: a bad config fails in a second, not after the fine-tuning."""
-    from miniature.api import generated_data
+    from miniature.data.generate import generated_data
     from miniature.study import preflight
 
     with generated_data(config):  # the files the checks read, where the config generates them

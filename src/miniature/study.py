@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from miniature import api
 from miniature.characteristics import CHARACTERISTICS, Characteristic
 from miniature.checkpoints import check_derivations, study_models
 from miniature.config import StudyConfig, load_config
+from miniature.data.generate import generated_data
 from miniature.exceptions import ConfigError
 from miniature.files import is_local_source
 from miniature.reportspec import FORMAT as REPORT_FORMAT
@@ -210,7 +210,7 @@ def run(config: str | Path | StudyConfig, *, overrides: Sequence[str] = (), prog
     cfg = config if isinstance(config, StudyConfig) else load_config(config, list(overrides))
     say = echo or (lambda _line: None)
     began = time.perf_counter()
-    with api.generated_data(cfg):  # removed again if the checks refuse the config
+    with generated_data(cfg):  # removed again if the checks refuse the config
         datasets = preflight(cfg)
     if cfg.generate is not None:
         g = cfg.generate

@@ -271,7 +271,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, minilm_tokenizer, capsys):
 def test_real_minilm_classifier_loses_accuracy_under_attack(tmp_path):
     """MiniLM fine-tuned for a few steps on IMDB texts, attacked with embedding substitutes on 20 others."""
     need_shared(IMDB)
-    from miniature.api import adversarial
+    from miniature import adversarial
 
     config = {"run_dir": str(tmp_path / "run"), "models": ["minilm"],
               "classification": {"max_steps": 40, "max_length": 128, "learning_rate": 1e-4, "train": str(IMDB),

@@ -111,10 +111,23 @@ def test_a_plug_in_brings_its_config_section():
         name, heading, title, description, sections = "toy", "Toy", "toy", "a toy", ("toy",)
         config = ToyConfig
 
+        def gather(self, cfg, progress=False):
+            return len(cfg.models)
+
+        def finish(self, cfg, gathered, out=None, progress=False):
+            return gathered, cfg.toy.width
+
+    import miniature
+
     register(Toy)
     try:
         cfg = parse_config({"models": ["m"], "toy": {"width": 3}})
         assert cfg.toy == ToyConfig(width=3) and cfg.characteristics[-1] == "toy"
+        # its Python function, with no code: miniature.toy, and miniature.measure by name with knobs
+        assert miniature.toy(cfg) == (1, 3) and miniature.toy.__name__ == "toy"
+        assert miniature.measure("toy", cfg, knobs={"width": 5}) == (1, 5)
+        with pytest.raises(ConfigError, match="^width 'wide': Input should be a valid integer"):
+            miniature.measure("toy", cfg, knobs={"width": "wide"})
         assert parse_config({"models": ["m"]}).toy == ToyConfig()
         with pytest.raises(ConfigError, match="unknown config key 'toy.depth'"):
             parse_config({"models": ["m"], "toy": {"depth": 3}})
@@ -122,6 +135,7 @@ def test_a_plug_in_brings_its_config_section():
             register(Toy)
     finally:
         unregister("toy")
+    assert not hasattr(miniature, "toy")
     with pytest.raises(ConfigError, match="unknown config key 'toy'"):
         parse_config({"models": ["m"], "toy": {"width": 3}})
     with pytest.raises(ConfigError, match="unknown characteristic 'toy'"):

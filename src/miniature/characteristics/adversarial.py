@@ -17,7 +17,7 @@ from miniature.agreement import pairwise_sets
 from miniature.attack_words import Prepared
 from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, usable
 from miniature.candidates import prepare
-from miniature.characteristics.base import Characteristic, Note, rank, register
+from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
 from miniature.checkpoints import classification_samples, classifier_weights, is_given, study_models
 from miniature.config import Section, StudyConfig
 from miniature.data.text import TextDataset
@@ -360,12 +360,26 @@ def finish_adversarial(cfg: StudyConfig, gathered: tuple[dict, TextDataset, str]
     return result
 
 
+def adversarial(config: str | Path | StudyConfig, *, out: str | Path | None = None, overrides: Sequence[str] = (),
+                progress: bool = False) -> AdversarialResult:
+    """BERT-Attack against every model of a config: Table 3, outcomes, and attack agreement.
+
+    Every model is fine-tuned for classification on `classification.train` (unless `classifier:
+    true`), then attacked on the same `classification.test_limit` texts with substitutes from
+    `adversarial.attack_model`. Writes adversarial.md/.csv/.json (Table 3),
+    adversarial_metrics.*, adversarial_agreement.*, attacked_sets.json and
+    adversarial_examples/TARGET.jsonl into `out`, if given.
+    """
+    return CHARACTERISTICS.get(Adversarial.name).measure(config, out=out, overrides=overrides, progress=progress)
+
+
 @register
 class Adversarial(Characteristic):
     """Adversarial vulnerability: every model fine-tuned for classification (or given), attacked
     with BERT-Attack (Table 3), and the pairwise agreement of the sets of texts each one falls on."""
 
     name = "adversarial"
+    api = staticmethod(adversarial)
     config = AdversarialConfig
     heading = "Adversarial vulnerability"
     title = "adversarial vulnerability: fine-tune on reviews, BERT-Attack every model"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,6 +73,37 @@ class Characteristic:
     def finish(self, cfg: Any, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
         """Compare what `gather` returned; write the tables and figures into `out`."""
         raise NotImplementedError
+
+    def measure(self, config: Any, *, knobs: dict[str, Any] | None = None, out: str | Path | None = None,
+                overrides: Sequence[str] = (), progress: bool = False) -> Any:
+        """It on a config's models (a config, or a YAML path with `overrides`): every model's
+        artifacts (cached in the run folder), then the comparison, written into `out` if given.
+        `knobs` replaces values of its own config section."""
+        from miniature.config import load_config, with_values
+        from miniature.data.generate import generate_data
+
+        cfg = load_config(config, list(overrides)) if isinstance(config, (str, Path)) else config
+        if knobs:
+            cfg = cfg.model_copy(update={self.name: with_values(getattr(cfg, self.name), knobs)})
+        generate_data(cfg)
+        return self.finish(cfg, self.gather(cfg, progress), out, progress)
+
+    # the public Python function `miniature.<name>` (its own, with file inputs), or None: then
+    # `miniature.<name>(config, out=..., overrides=..., progress=...)` is `measure`
+    api: ClassVar[Callable[..., Any] | None] = None
+
+    def function(self) -> Callable[..., Any]:
+        """`miniature.<name>`: its `api`, or `measure` under its name."""
+        if self.api is not None:
+            return self.api
+
+        def run_it(config: Any, *, out: str | Path | None = None, overrides: Sequence[str] = (),
+                   progress: bool = False) -> Any:
+            return self.measure(config, out=out, overrides=overrides, progress=progress)
+
+        run_it.__name__ = run_it.__qualname__ = self.name
+        run_it.__doc__ = f"{self.description[:1].upper()}{self.description[1:]}: `measure` on a config's models."
+        return run_it
 
 
 CHARACTERISTICS: Registry[Characteristic] = Registry("characteristic")

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from miniature import reportspec as rs
 from miniature.agreement import pair_order, set_pair
-from miniature.characteristics.base import Characteristic, Note, rank, register
+from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
 from miniature.characteristics.representation import cached_embeddings, load_embeddings
 from miniature.checkpoints import study_models
 from miniature.config import KSweep, Section, StudyConfig, positive, with_values
@@ -409,12 +409,37 @@ def finish_distribution(cfg: StudyConfig, gathered: tuple[dict[str, Features], Q
     return result
 
 
+def distribution(config: str | Path | StudyConfig | None = None, *, bank: Sequence[str | Path] = (),
+                 val: Sequence[str | Path] = (), test: Sequence[str | Path] = (), names: Sequence[str] = (),
+                 k: int | None = None, ks: Sequence[int] | None = None, tpr: float | None = None,
+                 alpha: float | None = None, index: str | None = None, backend: str | None = None,
+                 out: str | Path | None = None, overrides: Sequence[str] = (),
+                 progress: bool = False) -> DistributionResult:
+    """Compare which test points each model's Deep kNN detector calls out of distribution.
+
+    Either `config` (every model fine-tuned, its features of train/dev/test extracted, all
+    cached) or feature files: `bank`, `val` and `test`, one .npy per model each, in the same
+    model order (test rows = the same points for every model). The other arguments override the
+    config's distribution section. Writes distribution.md/.csv/.json, distribution_detectors.*,
+    distribution_sweep.*, distribution_k_sweep.png and ood_sets.json into `out`, if given.
+    """
+    if (config is not None) == bool(bank or val or test):
+        raise ConfigError("give exactly one of a config or --bank/--val/--test feature files")
+    knobs = {key: v for key, v in (("k", k), ("ks", ks), ("tpr", tpr), ("alpha", alpha), ("index", index),
+                                   ("backend", backend)) if v is not None}
+    if config is None:
+        return compare_feature_files(bank, val, test, names, knobs, out, progress)
+    return CHARACTERISTICS.get(Distribution.name).measure(config, knobs=knobs, out=out, overrides=overrides,
+                                                progress=progress)
+
+
 @register
 class Distribution(Characteristic):
     """Data distribution: every fine-tuned model's Deep kNN detector (bank: the training data,
     threshold: a TPR on dev) on the OOD test set, and the pairwise agreement of what they flag."""
 
     name = "distribution"
+    api = staticmethod(distribution)
     config = DistributionConfig
     heading = "Data distribution"
     title = "data distribution: Deep kNN OOD detection on the test set, compare OOD sets"

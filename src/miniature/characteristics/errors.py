@@ -9,7 +9,7 @@ from typing import Any
 
 from miniature import reportspec as rs
 from miniature.agreement import SetPair, pairwise_sets
-from miniature.characteristics.base import Characteristic, Note, rank, register
+from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, study_models
 from miniature.config import Section, StudyConfig, TaskName, positive
 from miniature.data.squad import QADataset, load_qa_dataset
@@ -313,12 +313,35 @@ def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], Any, list[di
     return result
 
 
+def errors(config: str | Path | StudyConfig | None = None, *, predictions: Sequence[str | Path] = (),
+           gold: str | Path | None = None, error_sets: Sequence[str | Path] = (),
+           names: Sequence[str] = (), n_questions: int | None = None, out: str | Path | None = None,
+           overrides: Sequence[str] = (), progress: bool = False) -> ErrorsResult:
+    """Compare the prediction errors of models, prediction files or error-set files.
+
+    Exactly one of `config` (models fine-tuned and scored), `predictions` (with `gold`) or
+    `error_sets` (JSON lists of ids; `gold`, if given, fixes their universe; else `n_questions`,
+    the number of questions they were scored on, gives their chance levels). Writes
+    errors.md/.csv/.json and the error sets into `out`, if given.
+    """
+    if sum([config is not None, bool(predictions), bool(error_sets)]) != 1:
+        raise ConfigError("give exactly one of a config, --predictions or --error-sets")
+    if config is None:
+        return compare_error_files(predictions, gold, error_sets, names, n_questions, out)
+    if n_questions is not None:
+        raise ConfigError("--questions is for --error-sets; models and predictions are counted from their gold file")
+    if names:
+        raise ConfigError(NAMES_WITH_CONFIG)
+    return CHARACTERISTICS.get(Errors.name).measure(config, out=out, overrides=overrides, progress=progress)
+
+
 @register
 class Errors(Characteristic):
     """Prediction errors: every model fine-tuned for QA (or given), its dev predictions scored by
     the official SQuAD v2 rules, and the pairwise agreement of the sets of questions it gets wrong."""
 
     name = "errors"
+    api = staticmethod(errors)
     config = ErrorsConfig
     heading = "Prediction errors"
     title = "prediction errors: fine-tune for QA, predict dev, compare error sets"

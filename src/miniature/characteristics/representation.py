@@ -20,7 +20,7 @@ from miniature.agreement import (
     mean_var,
     pair_order,
 )
-from miniature.characteristics.base import Characteristic, Note, rank, register
+from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, pretrained_weights, study_models
 from miniature.config import KSweep, Section, StudyConfig, TaskName, positive, with_values
 from miniature.data.squad import QADataset
@@ -342,12 +342,35 @@ def finish_representation(cfg: StudyConfig, gathered: tuple[dict[str, dict[str, 
     return result
 
 
+def representation(config: str | Path | StudyConfig | None = None, *, embeddings: Sequence[str | Path] = (),
+                   after: Sequence[str | Path] = (), names: Sequence[str] = (), ks: Sequence[int] | None = None,
+                   table_k: int | None = None, backend: str | None = None, out: str | Path | None = None,
+                   overrides: Sequence[str] = (), progress: bool = False) -> RepresentationResult:
+    """Compare the data representation of models by the agreement of their K-NN sets.
+
+    Either `config` (every model embedded before and after fine-tuning, all cached) or
+    `embeddings` (.npy files, one per model, rows = the same points in the same order; with
+    `after`, a second set from the fine-tuned models, and `embeddings` count as "before").
+    `ks`, `table_k` and `backend` override the config's representation section. Writes
+    representation.md/.csv/.json, representation_sweep.* and representation_k_sweep.png into
+    `out`, if given.
+    """
+    if (config is not None) == bool(embeddings or after):
+        raise ConfigError("give exactly one of a config or --embeddings")
+    knobs = {k: v for k, v in (("ks", ks), ("table_k", table_k), ("backend", backend)) if v is not None}
+    if config is None:
+        return compare_embedding_files(embeddings, after, names, knobs, out, progress)
+    return CHARACTERISTICS.get(Representation.name).measure(config, knobs=knobs, out=out, overrides=overrides,
+                                                progress=progress)
+
+
 @register
 class Representation(Characteristic):
     """Data representation: every model's embeddings of the dev points, before and after QA
     fine-tuning, and the per-point agreement of their K nearest neighbours, swept over K."""
 
     name = "representation"
+    api = staticmethod(representation)
     config = RepresentationConfig
     heading = "Data representation"
     title = "data representation: embed dev before and after fine-tuning, compare K-NN sets"

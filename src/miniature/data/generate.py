@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ from miniature.data.vocab import (
     VERDICTS,
 )
 from miniature.exceptions import ConfigError, DataError
-from miniature.runs import atomic_write_json, atomic_write_text, read_json_file
+from miniature.runs import atomic_write_json, atomic_write_text, check_writable_dir, file_stamp, read_json_file
 
 GENERATOR_VERSION = "2"  # 2: reviews of at most 80 words
 _W = str.split
@@ -393,3 +396,39 @@ def write_quickstart_data(folder: Path, seed: int = 0, scale: float = 1.0) -> di
     atomic_write_text(paths["reviews_test"], _jsonl(test))
     atomic_write_json(stamp, manifest)  # last, so a manifest only ever describes complete files
     return paths
+
+
+def generate_data(cfg: Any) -> None:
+    """Write the config's generated data (its `generate:` section, the quickstart's) unless the
+    files are there already with the same seed and scale."""
+    if cfg.generate is not None:
+        check_writable_dir(cfg.generate.folder, "generated-data folder",
+                           "choose another with --set generate.folder=PATH")
+        write_quickstart_data(cfg.generate.folder, cfg.generate.seed, cfg.generate.scale)
+
+
+@contextmanager
+def generated_data(cfg: Any) -> Iterator[None]:
+    """`generate_data` for a block that checks the config against the data (the preflight): if the
+    block refuses the config, the files this call wrote are removed again, and the folders it made,
+    so a refused config leaves nothing behind."""
+    if cfg.generate is None:
+        yield
+        return
+    folder = Path(cfg.generate.folder).absolute()
+    top = folder
+    while not top.parent.exists():
+        top = top.parent
+    made = None if top.exists() else top  # the outermost folder this call creates, if any
+    before = {p: file_stamp(p) for p in folder.glob("*")} if folder.is_dir() else {}
+    generate_data(cfg)
+    try:
+        yield
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        else:
+            for p in folder.glob("*"):
+                if p.is_file() and file_stamp(p) != before.get(p):
+                    p.unlink(missing_ok=True)
+        raise
