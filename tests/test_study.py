@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -23,6 +24,8 @@ CHARACTERISTIC_FILES = {
     "distribution": ["distribution.csv", "distribution_detectors.csv", "distribution_sweep.csv", "ood_sets.json"],
     "adversarial": ["adversarial.csv", "adversarial_metrics.csv", "adversarial_agreement.csv",
                     "attacked_sets.json", "adversarial_examples"],
+    "outputs": ["outputs.csv", "outputs_margins.csv", "outputs_classes.csv", "outputs_items.csv",
+                "outputs_kl_cdf.png", "outputs_margin_risk.png"],
 }
 TABLES = ["table2.csv", "table3.csv"] + [f"{c}/{f}" for c, fs in CHARACTERISTIC_FILES.items() for f in fs
                                          if f.endswith(".csv")]
@@ -106,6 +109,16 @@ def test_run_writes_every_characteristic_and_the_report(finished):
     assert t2["representation_before_mean"] == pytest.approx(rep["before_mean"])
     assert t2["representation_after_variance"] == pytest.approx(rep["after_variance"])
     assert t2["distribution"] == pytest.approx(dist["jaccard"])
+    # output agreement on both tasks of the study (QA's errors, the attack's classifiers); on real
+    # outputs the error-set Jaccard is both-wrong / (both-wrong + flips), the errors' own value
+    outs = {r["task"]: r for r in json.loads((run_dir / "outputs" / "outputs.json").read_text())["rows"]}
+    assert set(outs) == {"qa", "classification"} and t2["output_agreement_qa"] == outs["qa"]["top1_agreement"]
+    qa = outs["qa"]
+    assert qa["error_jaccard"] == pytest.approx(errors["jaccard"])
+    assert qa["correct_to_wrong"] + qa["wrong_to_correct"] == errors["union"] - errors["intersection"]
+    corrected = {r["model_i"] + r["model_j"]: r for r in csv.DictReader(open(run_dir / "table2_corrected.csv"))}
+    kappa = corrected["largesmall"]["output_agreement_classification"]
+    assert float(kappa or "nan") == pytest.approx(outs["classification"]["kappa"], abs=1e-9, nan_ok=True)
     assert list(result.table3["target_model"]) == ["large", "small"]
     assert set(result.tables) >= {"errors", "scores", "representation", "distribution", "adversarial"}
     meta = json.loads((run_dir / "results.json").read_text())["meta"]

@@ -252,7 +252,7 @@ SECTIONS: dict[str, type[BaseModel]] = {}
 
 # names a characteristic may not take: the run folder's own folders (a characteristic's results
 # folder is RUN_DIR/<name>, replaced whole) and the CLI's other verbs
-RESERVED_NAMES = frozenset({"attacks", "candidates", "checkpoints", "data", "embeddings", "models", "outputs",
+RESERVED_NAMES = frozenset({"attacks", "candidates", "checkpoints", "data", "embeddings", "models",
                             "predictions", "work", "run", "report", "list", "score", "predict"})
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TASK_NAMES: list[str] = []  # the registered tasks (`taskdefs.register`), for the config's checks

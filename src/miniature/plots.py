@@ -175,3 +175,53 @@ def plot_bars(path: str | Path, models: Sequence[str], series: Mapping[str, Sequ
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return _save(plt, fig, path)
+
+
+def plot_cdfs(path: str | Path, panels: Mapping[str, Mapping[str, Any]], reference: str,
+              xlabel: str) -> Path:
+    """One panel per title: the empirical CDF of each model's per-item values (KL against
+    `reference`), x on a log scale where the values are positive."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for n, (ax, (title, lines)) in enumerate(zip(axes[0], panels.items())):
+        positive = True
+        for model, values in lines.items():
+            v = np.sort(np.asarray(values, dtype=float))
+            v = v[np.isfinite(v)]
+            if not v.size:
+                continue
+            positive &= bool((v > 0).all())
+            ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=model)
+        if positive:
+            ax.set_xscale("log")
+        ax.set_title(f"({chr(ord('a') + n)}) {title}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("share of items")
+    axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
+def plot_margin_risk(path: str | Path, panels: Mapping[str, Sequence[dict]], reference: str) -> Path:
+    """One panel per title: the share of items whose answer changes per bin of the reference's
+    margin (rows with model_j, margin_low, margin_high, n, change_rate), one line per model."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False, sharey=True)
+    for n, (ax, (title, rows)) in enumerate(zip(axes[0], panels.items())):
+        for model in dict.fromkeys(r["model_j"] for r in rows):
+            pts = [((r["margin_low"] + r["margin_high"]) / 2, r["change_rate"]) for r in rows
+                   if r["model_j"] == model and r["n"] and not math.isnan(r["change_rate"])]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4, label=model)
+        ax.set_title(f"({chr(ord('a') + n)}) {title}")
+        ax.set_xlabel(f"margin of {reference} (top-1 minus top-2 probability)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("share of answers changed")
+    axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
+    fig.tight_layout()
+    return _save(plt, fig, path)

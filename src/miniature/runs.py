@@ -214,7 +214,7 @@ def write_outputs(folder: str | Path, write: Callable[[Path], dict[str, Path]], 
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(folder, recursive=False)
-    stage = Path(tempfile.mkdtemp(prefix=temp_prefix("outputs"), suffix=".tmp", dir=folder))
+    stage = Path(tempfile.mkdtemp(prefix=temp_prefix("results"), suffix=".tmp", dir=folder))
     try:
         paths = write(stage)
     except BaseException:

@@ -107,7 +107,7 @@ def test_errors_on_the_classification_task_are_a_config_line(tiny_model, tmp_pat
     cfg = study_config(tiny_model, tmp_path / "run")
     cfg.update(characteristics=["errors"], errors={"task": "classification"})
     result = run(write_config(tmp_path, cfg))
-    assert {a.kind for a in result.computed} >= {"classifier checkpoint", "outputs"}
+    assert {a.kind for a in result.computed} >= {"classifier checkpoint", "classifier outputs"}
     assert not any(a.kind in ("qa checkpoint", "predictions") for a in result.activity)
     sets = {s["name"]: s for s in json.loads((result.run_dir / "errors" / "errors.json").read_text())["sets"]}
     scores = {r["model"]: r for r in json.loads((result.run_dir / "errors" / "scores.json").read_text())["rows"]}
@@ -118,7 +118,7 @@ def test_errors_on_the_classification_task_are_a_config_line(tiny_model, tmp_pat
     assert len(texts) == cfg["classification"]["test_limit"]
     for name, entry in (("large", cfg["models"][0]), ("small", cfg["models"][1])):
         spec = resolve_model(entry["name"])
-        out = Outputs.load(next(a.path for a in result.activity if a.kind == "outputs" and spec.name in a.path))
+        out = Outputs.load(next(a.path for a in result.activity if a.kind == "classifier outputs" and spec.name in a.path))
         folder = next(p for p in (result.run_dir / "checkpoints").iterdir() if p.name.startswith(f"cls-{spec.name}-"))
         tokenizer, model = load_tokenizer(spec, folder), load_classifier(spec, folder).eval()
         wrong = set()

@@ -9,6 +9,7 @@ from miniature.characteristics import representation  # noqa: F401
 from miniature.characteristics import distribution  # noqa: F401
 from miniature.characteristics import adversarial  # noqa: F401
 from miniature.characteristics import cka  # noqa: F401
+from miniature.characteristics import outputs  # noqa: F401
 # isort: on
 from miniature.characteristics.base import CHARACTERISTICS, Characteristic, register
 

@@ -153,6 +153,10 @@ class Task:
         """The task's own figures of one model (columns `score_columns`, less `model`)."""
         raise NotImplementedError
 
+    def describe(self, items: Any, index: int) -> tuple[str, str]:
+        """Item `index` for a person to read: its text (shortened) and its gold answer."""
+        return str(items.ids[index]), ""
+
     # ---- what the embedding characteristics (representation, CKA) read of a task
 
     def points(self, cfg: Any, limit: int | None = None) -> Any:

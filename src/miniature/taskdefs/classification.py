@@ -90,7 +90,7 @@ class Classification(Task):
     def outputs(self, cfg: Any, spec: Any, weights: Any, items: TextDataset, run: RunDir,
                 progress: bool = False) -> Outputs:
         path, ident = weights
-        file = run.path("outputs", f"{spec.name}-classification-{outputs_key(ident, items, cfg)}.npz")
+        file = run.path("predictions", f"{spec.name}-classification-{outputs_key(ident, items, cfg)}.npz")
 
         def predict_it() -> Outputs:
             from miniature.families import pad_token_id
@@ -113,8 +113,12 @@ class Classification(Task):
                 out.save(tmp)
             return out
 
-        return cached("outputs", file, f"classify {len(items)} texts with {spec.name}", predict_it,
+        return cached("classifier outputs", file, f"classify {len(items)} texts with {spec.name}", predict_it,
                       lambda: Outputs.load(file), marker=file)
+
+    def describe(self, items: TextDataset, index: int) -> tuple[str, str]:
+        e = items.examples[index]
+        return (e.text if len(e.text) <= 300 else e.text[:300] + "..."), str(e.label)
 
     def points(self, cfg: Any, limit: int | None = None) -> TextDataset:
         """The test texts; `limit`: a seeded sample of that many of them (classification.sample_seed)."""

@@ -61,6 +61,11 @@ class QA(Task):
                        extra={"no_answer_prob": np.array([na[q] for q in ids], dtype=np.float64)},
                        source=str(folder / "predictions.json"))
 
+    def describe(self, items: QADataset, index: int) -> tuple[str, str]:
+        e = items.examples[index]
+        context = e.context if len(e.context) <= 200 else e.context[:200] + "..."
+        return f"{e.question} | {context}", " / ".join(dict.fromkeys(a.text for a in e.answers)) or "(no answer)"
+
     def points(self, cfg: Any, limit: int | None = None) -> QADataset:
         return load_qa_dataset(cfg.data.dev, cfg.data.dev_split, limit or cfg.data.dev_limit)
 

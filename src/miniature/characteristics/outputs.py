@@ -1,0 +1,377 @@
+"""Output agreement: how often and how far a compressed model's answers move from the reference's,
+item by item: answer flips (correct to wrong and back), top-1 agreement and Cohen's kappa, the
+exact McNemar test and a paired bootstrap of the accuracy change, KL divergence of the output
+distributions, the gold answer's probability change, where the flips land by the reference's
+margin, per-class accuracy changes, and the items most models flip. On every task's cached
+per-item outputs; the measures are `miniature.paired`'s."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from miniature import reportspec as rs
+from miniature.agreement import pair_order
+from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
+from miniature.checkpoints import is_given, study_models
+from miniature.config import Section, StudyConfig, TaskName
+from miniature.exceptions import DataError
+from miniature.paired import (
+    agreement,
+    check_distributions,
+    flips,
+    flips_by_margin,
+    gold_change,
+    kl_rows,
+    margins,
+    mcnemar_exact,
+    paired_bootstrap,
+    summary,
+)
+from miniature.runs import RunDir, meta_block, write_outputs
+from miniature.tables import to_markdown, write_table
+from miniature.taskdefs import TASKS, Outputs
+from miniature.zoo import check_given_head, hf_quiet
+
+PAIR_COLUMNS = ["task", "model_i", "model_j", "n", "accuracy_i", "accuracy_j", "accuracy_change",
+                "accuracy_change_ci_low", "accuracy_change_ci_high", "correct_to_wrong", "wrong_to_correct",
+                "flip_rate", "negative_flip_rate", "negative_flip_impact", "mcnemar_p", "top1_agreement",
+                "top1_agreement_se", "churn", "chance_agreement", "kappa", "error_jaccard",
+                "kl_mean", "kl_se", "kl_median", "kl_p90", "kl_p99", "kl_p999", "kl_max", "reverse_kl_mean",
+                "gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5", "gold_change_p95",
+                "gold_change_p99", "kl_note"]
+FLIP_COLUMNS = ("model_i", "model_j", "accuracy_i", "accuracy_j", "accuracy_change", "accuracy_change_ci_low",
+                "accuracy_change_ci_high", "correct_to_wrong", "wrong_to_correct", "flip_rate", "negative_flip_rate",
+                "negative_flip_impact", "mcnemar_p", "top1_agreement", "churn", "kappa", "error_jaccard")
+KL_COLUMNS = ("model_i", "model_j", "kl_mean", "kl_se", "kl_median", "kl_p90", "kl_p99", "kl_p999", "kl_max",
+              "reverse_kl_mean", "top1_agreement", "top1_agreement_se", "gold_change_mean", "gold_change_rms",
+              "gold_change_p5", "gold_change_p95", "kl_note")
+MARGIN_COLUMNS = ["task", "model_i", "model_j", "margin_low", "margin_high", "n", "changed", "change_rate"]
+CLASS_COLUMNS = ["task", "model_i", "model_j", "label", "n", "accuracy_i", "accuracy_j", "accuracy_change"]
+ITEM_COLUMNS = ["task", "id", "flipped_by", "models", "gold", "reference_prediction", "text"]
+
+
+class OutputsConfig(Section):
+    """Output agreement: every model's per-item outputs against the first model's, on each task."""
+
+    # the tasks compared (`miniature list tasks`); None: those the study's other characteristics use
+    tasks: list[TaskName] | None = Field(None, min_length=1)
+    bootstrap: int = Field(2000, ge=100)  # paired bootstrap replicates of the accuracy change
+    seed: int = 0  # the bootstrap's
+    top_items: int = Field(20, ge=0)  # items flipped by the most models, listed with their text
+
+
+def study_tasks(cfg: StudyConfig) -> tuple[str, ...]:
+    """The tasks compared: `outputs.tasks`, else every task another characteristic of the study
+    fine-tunes for (in registry order), else QA."""
+    if cfg.outputs.tasks:
+        return tuple(cfg.outputs.tasks)
+    used = {t for n in cfg.characteristics if n != OutputAgreement.name for t in CHARACTERISTICS.get(n).task_names(cfg)}
+    return tuple(t for t in TASKS if t in used) or ("qa",)
+
+
+# ---- the measures of one pair, and of a task's models
+
+
+def _window_kl(a: Outputs, b: Outputs) -> tuple[np.ndarray | None, str]:
+    """Per item: KL of the start plus the end distribution, averaged over the item's windows."""
+    assert a.windows is not None and b.windows is not None
+    if set(a.windows) != set(b.windows) or a.window_item is None or b.window_item is None or not np.array_equal(
+            a.window_item, b.window_item):
+        return None, "the models read the items in different windows (different tokenizers): no shared outcomes"
+    per_window = np.zeros(len(a.window_item))
+    for name in a.windows:
+        (va, oa), (vb, ob) = a.windows[name], b.windows[name]
+        if not np.array_equal(oa, ob):
+            return None, "the models' windows differ in length (different tokenizers): no shared outcomes"
+        lp, lq = va.astype(np.float64), vb.astype(np.float64)
+        p = np.exp(lp)
+        with np.errstate(invalid="ignore"):
+            terms = np.where(p > 0, p * (lp - lq), 0.0)
+        per_window += np.add.reduceat(terms, oa[:-1]) if len(oa) > 1 else np.zeros(0)
+    n = len(a.ids)
+    counts = np.bincount(a.window_item, minlength=n)
+    return np.bincount(a.window_item, weights=per_window, minlength=n) / np.maximum(counts, 1), ""
+
+
+def pair_divergence(a: Outputs, b: Outputs, names: tuple[str, str]) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                                            str]:
+    """KL(a || b) and KL(b || a) per item, where the two models' output distributions share their
+    outcomes; else None and the reason."""
+    if a.probs is not None and b.probs is not None:
+        p = check_distributions(a.probs, f"outputs of {names[0]}")
+        q = check_distributions(b.probs, f"outputs of {names[1]}")
+        if p.shape != q.shape:
+            return None, None, (f"{names[0]} has {p.shape[1]} classes and {names[1]} {q.shape[1]}: KL needs one "
+                                "shared label set")
+        return kl_rows(p, q), kl_rows(q, p), ""
+    if a.windows is not None and b.windows is not None:
+        forward, why = _window_kl(a, b)
+        if forward is None:
+            return None, None, why
+        backward, _ = _window_kl(b, a)
+        return forward, backward, ""
+    return None, None, "the task's outputs hold no distributions"
+
+
+def chance_agreement(pred_i: Sequence[str], pred_j: Sequence[str]) -> float:
+    """The top-1 agreement two models with these prediction frequencies reach by chance (Cohen):
+    sum over answers of the product of their shares."""
+    n = len(pred_i)
+    fi, fj = Counter(pred_i), Counter(pred_j)
+    return sum(c * fj[a] for a, c in fi.items()) / (n * n) if n else math.nan
+
+
+def pair_row(task: str, names: tuple[str, str], a: Outputs, b: Outputs, n_boot: int, seed: int) -> dict[str, Any]:
+    """Every measure of one pair (a the reference of the pair, the direction KL takes)."""
+    if a.ids != b.ids:
+        raise DataError(f"{task}: {names[0]} and {names[1]} were scored on different items; compare outputs of "
+                        "the same items")
+    f = flips(a.correct, b.correct)
+    lo, hi = paired_bootstrap(a.correct, b.correct, n_boot, seed)
+    agree, agree_se = agreement(a.predictions, b.predictions)
+    chance = chance_agreement(a.predictions, b.predictions)
+    row: dict[str, Any] = {
+        "task": task, "model_i": names[0], "model_j": names[1], "n": f["n"], "accuracy_i": f["accuracy_ref"],
+        "accuracy_j": f["accuracy_cmp"], "accuracy_change": f["accuracy_change"], "accuracy_change_ci_low": lo,
+        "accuracy_change_ci_high": hi, "correct_to_wrong": f["correct_to_wrong"],
+        "wrong_to_correct": f["wrong_to_correct"], "flip_rate": f["flip_rate"],
+        "negative_flip_rate": f["negative_flip_rate"], "negative_flip_impact": f["negative_flip_impact"],
+        "mcnemar_p": mcnemar_exact(f["correct_to_wrong"], f["wrong_to_correct"]), "top1_agreement": agree,
+        "top1_agreement_se": agree_se, "churn": 1 - agree, "chance_agreement": chance,
+        "kappa": (agree - chance) / (1 - chance) if chance < 1 else math.nan, "error_jaccard": f["error_jaccard"]}
+    forward, backward, why = pair_divergence(a, b, names)
+    row.update(summary(forward if forward is not None else np.zeros(0), "kl"))
+    row["reverse_kl_mean"] = float(backward.mean()) if backward is not None and backward.size else math.nan
+    if a.probs is not None and b.probs is not None and a.labels is not None and forward is not None:
+        row.update(gold_change(a.probs, b.probs, a.labels))
+    else:
+        row.update({k: math.nan for k in ("gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5",
+                                          "gold_change_p95", "gold_change_p99")})
+    row["kl_note"] = why
+    return row
+
+
+@dataclass(frozen=True)
+class TaskOutputs:
+    """One task's items and every model's outputs on them (the first model the reference)."""
+
+    task: str
+    items: Any
+    outputs: Mapping[str, Outputs]
+
+
+@dataclass(frozen=True)
+class OutputsResult:
+    """Every pair's measures, the reference's margin bins, per-class changes and the most flipped items."""
+
+    names: tuple[str, ...]
+    pairs: tuple[dict, ...]
+    margins: tuple[dict, ...]
+    classes: tuple[dict, ...]
+    items: tuple[dict, ...]
+    kl: Mapping[str, Mapping[str, np.ndarray]]  # task -> model -> per-item KL(reference || model)
+
+    def rows(self, task: str | None = None) -> list[dict]:
+        return [r for r in self.pairs if task is None or r["task"] == task]
+
+    def markdown(self) -> str:
+        parts = []
+        for task in dict.fromkeys(r["task"] for r in self.pairs):
+            parts.append(f"Output agreement on {task}: flips and agreement\n\n"
+                         + to_markdown(self.rows(task), list(FLIP_COLUMNS), 4))
+            parts.append(f"Output agreement on {task}: divergence of the output distributions\n\n"
+                         + to_markdown(self.rows(task), list(KL_COLUMNS), 4))
+        return "\n\n".join(parts)
+
+    def write(self, out_dir: str | Path, meta: dict) -> dict[str, Path]:
+        """outputs.*, outputs_margins.*, outputs_classes.*, outputs_items.*, the figures and the report spec."""
+        out = Path(out_dir)
+        paths = write_table(out, "outputs", list(self.pairs), meta, PAIR_COLUMNS, digits=4)
+        paths.update({f"margins_{k}": v for k, v in write_table(out, "outputs_margins", list(self.margins), meta,
+                                                                 MARGIN_COLUMNS, digits=4).items()})
+        paths.update({f"classes_{k}": v for k, v in write_table(out, "outputs_classes", list(self.classes), meta,
+                                                                 CLASS_COLUMNS, digits=4).items()})
+        paths.update({f"items_{k}": v for k, v in write_table(out, "outputs_items", list(self.items), meta,
+                                                               ITEM_COLUMNS).items()})
+        from miniature.plots import plot_cdfs, plot_margin_risk
+
+        reference = self.names[0]
+        figures = []
+        kl_panels = {task: {m: v for m, v in per.items()} for task, per in self.kl.items() if per}
+        if kl_panels:
+            paths["kl_cdf"] = plot_cdfs(out / "outputs_kl_cdf.png", kl_panels, reference,
+                                        "KL(reference || model) per item, nats")
+            figures.append("kl")
+        margin_panels = {t: [r for r in self.margins if r["task"] == t] for t in dict.fromkeys(
+            r["task"] for r in self.margins)}
+        if margin_panels:
+            paths["margin_risk"] = plot_margin_risk(out / "outputs_margin_risk.png", margin_panels, reference)
+            figures.append("margin")
+        tasks = tuple(dict.fromkeys(r["task"] for r in self.pairs))
+        paths["report"] = report_spec(tasks, reference, tuple(figures), bool(self.classes), bool(self.items)).write(out)
+        return paths
+
+
+def compare_outputs(tasks: Sequence[TaskOutputs], n_boot: int = 2000, seed: int = 0, top_items: int = 20,
+                    describe: Mapping[str, Any] | None = None) -> OutputsResult:
+    """Every pair of models on every task (the first model of each pair its reference), the
+    reference's margin bins and per-class changes against each other model, and the items the
+    most models flip.
+
+    Args:
+        tasks: each task's items and the models' outputs, in the study's model order.
+        describe: task -> function(items, index) -> (text, gold) for the listed items.
+    """
+    pairs, margin_rows, class_rows, item_rows = [], [], [], []
+    kl: dict[str, dict[str, np.ndarray]] = {}
+    names: tuple[str, ...] = ()
+    for t in tasks:
+        names = tuple(t.outputs)
+        if len(names) < 2:
+            raise DataError(f"{t.task}: output agreement needs two models at least, got {len(names)}")
+        for i, j in pair_order(names):
+            pairs.append(pair_row(t.task, (i, j), t.outputs[i], t.outputs[j], n_boot, seed))
+        ref = t.outputs[names[0]]
+        kl[t.task] = {}
+        for other in names[1:]:
+            out = t.outputs[other]
+            forward, _, _ = pair_divergence(ref, out, (names[0], other))
+            if forward is not None:
+                kl[t.task][other] = forward
+            changed = np.array([x != y for x, y in zip(ref.predictions, out.predictions)], dtype=bool)
+            if ref.probs is not None:
+                margin_rows += [{"task": t.task, "model_i": names[0], "model_j": other, **r}
+                                for r in flips_by_margin(margins(ref.probs), changed)]
+            if ref.labels is not None:
+                for label in sorted({int(x) for x in ref.labels}):
+                    at = ref.labels == label
+                    acc_i, acc_j = float(ref.correct[at].mean()), float(out.correct[at].mean())
+                    class_rows.append({"task": t.task, "model_i": names[0], "model_j": other, "label": label,
+                                       "n": int(at.sum()), "accuracy_i": acc_i, "accuracy_j": acc_j,
+                                       "accuracy_change": acc_j - acc_i})
+        flipped = np.stack([t.outputs[o].correct != ref.correct for o in names[1:]])
+        count = flipped.sum(0)
+        order = sorted((k for k in range(len(ref.ids)) if count[k] > 0), key=lambda k: (-int(count[k]), k))
+        show = describe.get(t.task) if describe else None
+        for k in order[:top_items]:
+            text, gold = show(t.items, k) if show else ("", "")
+            item_rows.append({"task": t.task, "id": ref.ids[k], "flipped_by": int(count[k]),
+                              "models": ", ".join(o for o, f in zip(names[1:], flipped[:, k]) if f), "gold": gold,
+                              "reference_prediction": ref.predictions[k], "text": text})
+    return OutputsResult(names, tuple(pairs), tuple(margin_rows), tuple(class_rows), tuple(item_rows), kl)
+
+
+def report_spec(tasks: tuple[str, ...], reference: str, figures: tuple[str, ...] = (), classes: bool = False,
+                items: bool = False) -> rs.ReportSpec:
+    """What the report shows: per task the flips table and the divergence table, an agreement
+    matrix (top-1 agreement, kappa as its chance-corrected value), Table 2 columns, per-model
+    columns against the reference; the KL and margin figures, per-class changes, flipped items."""
+    blocks: list[rs.Block] = [rs.Text(
+        "Each pair's first model is its reference (the study's first model in the pairs with it). C->W: items "
+        "the reference gets right and the other wrong; flip rate = (C->W + W->C) / n; negative flip impact = "
+        "C->W / the other's errors; churn = 1 - top-1 agreement (it also counts one wrong answer changed into "
+        "another); kappa corrects the agreement for chance; McNemar's exact p-value tests the discordant items; "
+        "the accuracy change's interval is a paired bootstrap (95%). KL(reference || model) is in nats per item. "
+        "The error-set Jaccard equals both-wrong / (both-wrong + flips).")]
+    agreements, table2, table2c, per_model = [], [], [], []
+    for task in tasks:
+        rows = rs.Rows("outputs", where={"task": task})
+        blocks.append(rs.Table(f"Flips and top-1 agreement on {task}", rows, FLIP_COLUMNS,
+                               shade=("top1_agreement", "kappa", "error_jaccard")))
+        blocks.append(rs.Table(f"Divergence of the output distributions on {task}", rows, KL_COLUMNS))
+        agreements.append(rs.Agreement(f"outputs_{task}", f"Top-1 agreement of outputs ({task})",
+                                       f"Output agreement ({task})", rows, "top1_agreement", corrected="kappa",
+                                       measure="top-1 agreement"))
+        table2.append(rs.PairColumn(f"output_agreement_{task}", rows, "top1_agreement"))
+        table2c.append(rs.PairColumn(f"output_agreement_{task}", rows, "kappa"))
+        per_model.append(rs.ModelColumns(rs.Rows("outputs", where={"task": task, "model_i": reference}), "model_j",
+                                         {f"flip_rate_{task}": "flip_rate", f"kl_mean_{task}": "kl_mean"}))
+    if "kl" in figures:
+        blocks.append(rs.Figure("outputs_kl_cdf.png", f"Distribution of KL({reference} || model) over the items, "
+                                "one line per model: a line to the left and steep is a model close to the reference."))
+    if "margin" in figures:
+        blocks.append(rs.Figure("outputs_margin_risk.png", f"Share of items whose answer changes, by {reference}'s "
+                                "margin (top-1 minus top-2 probability): low-margin items flip."))
+    if classes:
+        blocks.append(rs.Table("Accuracy by class against the reference", rs.Rows("outputs_classes"),
+                               tuple(CLASS_COLUMNS)))
+    if items:
+        blocks.append(rs.Table("The items the most models flip (read these first)", rs.Rows("outputs_items"),
+                               tuple(ITEM_COLUMNS)))
+    return rs.ReportSpec(
+        OutputAgreement.name, OutputAgreement.heading, OutputAgreement.description, rank=rank(OutputAgreement.name),
+        files=(rs.ResultFile("outputs", ("task", "model_i", "model_j"), ("top1_agreement", "flip_rate")),
+               rs.ResultFile("outputs_margins"), rs.ResultFile("outputs_classes"), rs.ResultFile("outputs_items")),
+        models=(rs.Rows("outputs"),), blocks=tuple(blocks), agreements=tuple(agreements), table2=tuple(table2),
+        table2_corrected=tuple(table2c), per_model=tuple(per_model))
+
+
+# ---- a study's part
+
+
+def model_outputs(cfg: StudyConfig, progress: bool = False) -> list[TaskOutputs]:
+    """Every model's weights for each task (fine-tuned, derived or given; cached) and its outputs on
+    the task's items (cached): shared with the other characteristics, computed once."""
+    specs, labels = study_models(cfg)
+    run = RunDir(cfg.run_dir)
+    hf_quiet(progress)
+    result = []
+    for name in study_tasks(cfg):
+        task = TASKS.get(name)
+        items, train = task.items(cfg), task.train_data(cfg)
+        outs = {label: task.outputs(cfg, spec, task.weights(cfg, i, specs, train, run, progress), items, run, progress)
+                for i, (spec, label) in enumerate(zip(specs, labels))}
+        result.append(TaskOutputs(name, items, outs))
+    return result
+
+
+@register
+class OutputAgreement(Characteristic):
+    """Output agreement (flips, KL divergence, top-1 agreement) of every model against the first."""
+
+    name = "outputs"
+    config = OutputsConfig
+    heading = "Output agreement"
+    title = "output agreement: answer flips, KL divergence and top-1 agreement per item"
+    description = ("output agreement: answer flips (correct to wrong and back), top-1 agreement and kappa, "
+                   "McNemar's test, KL divergence of the output distributions, per item against the first model")
+    sections = ("outputs",)
+    tasks = ("qa",)  # without `outputs.tasks`: the tasks of the study's other characteristics, else QA
+    verb_help = "compare every model's per-item outputs with the first model's: flips, KL, agreement"
+
+    def task_names(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return study_tasks(cfg)
+
+    def config_sections(self, cfg: StudyConfig) -> tuple[str, ...]:
+        return ("outputs", *dict.fromkeys(s for t in study_tasks(cfg) for s in TASKS.get(t).sections))
+
+    def preflight(self, cfg: StudyConfig, specs: list, note: Note) -> None:
+        if len(cfg.models) < 2:
+            raise DataError("outputs: output agreement compares models with the first; the study has one model")
+        for name in study_tasks(cfg):
+            task = TASKS.get(name)
+            for i, spec in enumerate(specs):
+                if not cfg.models[i].derived and is_given(cfg, i, name):
+                    check_given_head(spec, task.head)
+
+    def gather(self, cfg: StudyConfig, progress: bool = False) -> Any:
+        return model_outputs(cfg, progress)
+
+    def finish(self, cfg: StudyConfig, gathered: Any, out: str | Path | None = None, progress: bool = False) -> Any:
+        ocfg = cfg.outputs
+        describe = {t.task: TASKS.get(t.task).describe for t in gathered}
+        result = compare_outputs(gathered, ocfg.bootstrap, ocfg.seed, ocfg.top_items, describe)
+        if out is not None:
+            meta = meta_block(models=[m.model_dump() for m in cfg.models], outputs=ocfg.model_dump(),
+                              items={t.task: {"source": t.items.source, "fingerprint": t.items.fingerprint}
+                                     for t in gathered}, run_dir=str(cfg.run_dir))
+            write_outputs(out, lambda d: result.write(d, meta), "outputs")
+        return result
