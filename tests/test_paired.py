@@ -108,6 +108,14 @@ def test_distributions_are_checked():
         check_distributions(np.array([[2.0, -1.0]]), "m")
 
 
+@pytest.mark.parametrize("k, n", [(8, 10), (0, 12), (12, 12), (37, 400), (399, 400)])
+def test_wilson_interval_matches_scipy(k, n):
+    from miniature.paired import wilson_interval
+
+    want = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    assert wilson_interval(k / n, n) == pytest.approx((want.low, want.high), abs=1e-12)
+
+
 def test_agreement_margins_gold_change_and_margin_bins():
     a, se = agreement(["x", "y", "z", "x"], ["x", "y", "w", "x"])
     assert a == 0.75 and se == pytest.approx(math.sqrt(0.75 * 0.25 / 4))

@@ -157,6 +157,15 @@ def agreement(ref_pred: Sequence[Any], cmp_pred: Sequence[Any]) -> tuple[float, 
     return a, math.sqrt(a * (1 - a) / n)
 
 
+def wilson_interval(share: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score 95% interval of a binomial share (stays inside [0, 1], sound at 0 and 1)."""
+    if n == 0 or math.isnan(share):
+        return math.nan, math.nan
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def gold_change(p: np.ndarray, q: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     """The change of the gold outcome's probability, q[gold] - p[gold]: mean, RMS, p1, p5, p95, p99."""
     rows = np.arange(len(gold))

@@ -225,3 +225,38 @@ def plot_margin_risk(path: str | Path, panels: Mapping[str, Sequence[dict]], ref
     axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
     fig.tight_layout()
     return _save(plt, fig, path)
+
+
+def plot_scorecard(path: str | Path, rows: Sequence[dict], threshold: float) -> Path:
+    """The scorecard as dots: one row per characteristic, one marker per compressed model at its
+    chance-corrected agreement with the reference, its 95% interval as a bar; the verdict's
+    threshold dashed."""
+    plt = _pyplot()
+    titles = list(dict.fromkeys(r["title"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(titles) + 1.6))
+    step = 0.7 / max(len(models), 1)
+    for m, model in enumerate(models):
+        xs, ys, lo, hi = [], [], [], []
+        for r in rows:
+            if r["model"] != model:
+                continue
+            y = titles.index(r["title"]) + (m - (len(models) - 1) / 2) * step
+            xs.append(r["corrected"])
+            ys.append(y)
+            lo.append(r["corrected"] - r["ci_low"] if r["ci_low"] is not None else 0.0)
+            hi.append(r["ci_high"] - r["corrected"] if r["ci_high"] is not None else 0.0)
+        ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", markersize=5, capsize=2, label=model)
+    ax.axvline(threshold, linestyle="--", color="0.4", linewidth=1)
+    ax.axvline(0.0, color="0.75", linewidth=0.8)
+    ax.set_yticks(range(len(titles)))
+    ax.set_yticklabels(titles, fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(min(-0.1, *(r["ci_low"] if r["ci_low"] is not None else r["corrected"] for r in rows)) - 0.02,
+                1.02)
+    ax.set_xlabel(f"agreement with {rows[0]['reference']}, corrected for chance (0: chance, 1: identical)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(1.0, 0.0))
+    fig.tight_layout()
+    return _save(plt, fig, path)

@@ -21,6 +21,9 @@ from miniature.exceptions import DataError
 
 SPEC_FILE = "report.json"
 FORMAT = 1  # bump when a change of these classes makes older report.json files unreadable
+# bump when the specs characteristics write say more (a field added, still readable): a study's
+# comparisons are redone, from the cached artifacts, so that their specs say it too
+REVISION = 2  # 2: agreements' intervals and chance levels (the scorecard)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,13 @@ class Agreement:
     corrected: str | None = None  # the column of its chance-corrected value, if any
     measure: str = "Jaccard"  # what the values are, for the card and the colour bar
     lower: float = 0.0  # the colour scale: values in [lower, 1]
+    # the value's 95% interval, for the scorecard: its ends (`low`, `high`) or its half width;
+    # with `chance` (the chance level's column), the interval of the corrected value is
+    # (x - chance) / (1 - chance) of its ends
+    low: str | None = None
+    high: str | None = None
+    half_width: str | None = None
+    chance: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from miniature.data.generate import generated_data
 from miniature.exceptions import ConfigError
 from miniature.files import is_local_source
 from miniature.reportspec import FORMAT as REPORT_FORMAT
+from miniature.reportspec import REVISION as SPEC_REVISION
 from miniature.runs import (
     DONE,
     Activity,
@@ -121,6 +122,7 @@ def _stage_key(name: str, stage: Characteristic, cfg: StudyConfig, inputs: Seque
     the models' labels and order, and its config sections."""
     run = Path(cfg.run_dir)
     return content_key({"characteristic": name, "version": meta_block()["version"], "report": REPORT_FORMAT,
+                        "spec": SPEC_REVISION,
                         "models": [m.model_dump(mode="json") for m in cfg.models],
                         "inputs": [str(Path(p).relative_to(run)) if Path(p).is_relative_to(run) else p for p in inputs],
                         "config": cfg.model_dump(mode="json", include=set(stage.config_sections(cfg)))})

@@ -22,12 +22,13 @@ from miniature.characteristics.adversarial import compare_attacks
 from miniature.characteristics.distribution import Features, compare_distributions
 from miniature.characteristics.errors import ErrorSet, compare_errors
 from miniature.characteristics.errors import report_spec as errors_spec
+from miniature.characteristics.outputs import TaskOutputs, compare_outputs
 from miniature.characteristics.representation import compare_representations
 from miniature.exceptions import DataError
 from miniature.report.study import build_report
 from miniature.runs import atomic_write_json, meta_block
 from miniature.tables import write_table
-from miniature.taskdefs import TASKS
+from miniature.taskdefs import TASKS, Outputs
 
 # the third name holds HTML's special characters: the report must escape it everywhere
 NAMES = ["bert-large", "bert-base", "tiny<&>bert"]
@@ -60,7 +61,18 @@ def synthetic(seed: int = 0) -> dict:
                    for i in range(40)] for s, n in enumerate(NAMES)}
     scores = [{"model": n, "exact": 80.0 - 9 * s, "f1": 83.5 - 8 * s, "HasAns_exact": 70.0, "HasAns_f1": 75.0,
                "NoAns_exact": 90.0, "NoAns_f1": 90.0, "total": 120} for s, n in enumerate(NAMES)]
-    return {"errors": errors, "phases": phases, "feats": feats, "attacks": attacks, "scores": scores}
+    labels = rng.integers(0, 2, 90)
+    logits = rng.normal(size=(90, 2)) + 1.5 * np.eye(2)[labels]
+    outputs = {}
+    for s, n in enumerate(NAMES):
+        z = logits + 0.6 * s * rng.normal(size=logits.shape)
+        probs = np.exp(z - z.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        pred = probs.argmax(1)
+        outputs[n] = Outputs(tuple(f"t{i}" for i in range(90)), tuple(str(c) for c in pred), pred == labels, probs,
+                             labels)
+    return {"errors": errors, "phases": phases, "feats": feats, "attacks": attacks, "scores": scores,
+            "outputs": outputs}
 
 
 def make_run(root: Path, data: dict, parts=("errors", "representation", "distribution", "adversarial"),
@@ -76,6 +88,9 @@ def make_run(root: Path, data: dict, parts=("errors", "representation", "distrib
         compare_distributions(data["feats"], ks=(1, 5, 10, 20), table_k=K, tpr=0.9).write(root / "distribution", meta)
     if "adversarial" in parts:
         compare_attacks(data["attacks"], "bert-base").write(root / "adversarial", meta)
+    if "outputs" in parts:
+        compare_outputs([TaskOutputs("classification", None, data["outputs"])], n_boot=200).write(root / "outputs",
+                                                                                                   meta)
     if study:
         models = [{"label": n, "name": n, "source": f"hub/{n}", "revision": f"rev{s}"} for s, n in enumerate(NAMES)]
         atomic_write_json(root / "study.json", {"meta": meta_block(
@@ -221,7 +236,7 @@ def test_every_figure_is_a_real_png(full):
     names = {p.name for p in figures_of(root)}
     assert names == {"figure1.png", "heatmap_errors.png", "heatmap_representation_before.png",
                      "heatmap_representation_after.png", "heatmap_distribution.png", "heatmap_adversarial.png",
-                     "models_scores.png", "models_ood_auroc.png", "models_attack.png"}
+                     "models_scores.png", "models_ood_auroc.png", "models_attack.png", "scorecard.png"}
     for p in figures_of(root):
         raw = p.read_bytes()
         assert raw.startswith(PNG) and len(raw) > 8_000, p.name
@@ -275,7 +290,7 @@ def test_a_subset_leaves_the_other_parts_out(tmp_path, data, study):
                                                                           data["errors"][r["model_j"]]))
     assert list(report.table2.columns) == ["model_i", "model_j", "prediction_errors"]
     assert {p.name for p in figures_of(root)} == {"heatmap_errors.png", "heatmap_adversarial.png",
-                                                   "models_scores.png", "models_attack.png"}
+                                                   "models_scores.png", "models_attack.png", "scorecard.png"}
     assert set(report.agreement) == {"errors", "adversarial"}
     per = read_csv(root / "per_model.csv")
     assert list(per[0]) == ["model", "exact", "f1", "original_accuracy", "after_attack_accuracy"]
@@ -362,6 +377,7 @@ def test_report_renders_in_headless_chromium(full, tmp_path):
     assert f'data-images-loaded="{n_figures}"' in dom  # every embedded PNG decoded in a real browser
     for name in NAMES:
         assert html.escape(name, quote=False) in dom
+    assert "Scorecard: each compressed model's agreement with bert-large" in dom and "The verdict rule" in dom
 
 
 def test_k_sweep_figures_draw_the_chance_levels(tmp_path, monkeypatch):
@@ -492,3 +508,50 @@ def test_text_and_figure_blocks_of_a_spec_reach_the_report(tmp_path, data):
     assert report.paths["errors_sizes"] == root / "errors_sizes.png"
     html = (root / "report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == len(figures_of(root))
+
+
+def test_the_scorecard_gives_each_compressed_model_a_verdict_by_the_stated_rule(tmp_path, data):
+    """Each row: a characteristic's chance-corrected agreement of a compressed model with the first,
+    its 95% interval mapped through (x - chance) / (1 - chance) from the files' own interval, and the
+    verdict by the rule the page states (>= 0.6 over the whole interval: a miniature)."""
+    root = make_run(tmp_path / "run", data, ("errors", "representation", "distribution", "adversarial", "outputs"))
+    build_report(root)
+    results = json.loads((root / "results.json").read_text(encoding="utf-8"))
+    got = {(r["model"], r["agreement"]): r for r in results["scorecard"]}
+    ref = NAMES[0]
+
+    def expect(model, name, row, value, lo, hi, chance):
+        lo, hi = (lo - chance) / (1 - chance), (hi - chance) / (1 - chance)
+        rule = "miniature" if lo >= 0.6 else "different" if hi < 0.6 else "undecided"
+        r = got[(model, name)]
+        assert r["corrected"] == pytest.approx(value) and r["reference"] == ref
+        assert (r["ci_low"], r["ci_high"]) == (pytest.approx(lo), pytest.approx(hi)) and r["verdict"] == rule
+        return rule
+
+    verdicts = {m: [] for m in NAMES[1:]}
+    for m in NAMES[1:]:
+        key = frozenset((ref, m))
+        for name in ("errors", "distribution"):
+            r = by_pair(rows_of(root / name / f"{name}.json"))[key]
+            verdicts[m].append(expect(m, name, r, r["corrected_jaccard"], r["jaccard_ci_low"], r["jaccard_ci_high"],
+                                      r["chance_jaccard"]))
+        r = by_pair(rows_of(root / "adversarial" / "adversarial_agreement.json"))[key]
+        verdicts[m].append(expect(m, "adversarial", r, r["corrected_jaccard"], r["jaccard_ci_low"],
+                                  r["jaccard_ci_high"], r["chance_jaccard"]))
+        r = by_pair(rows_of(root / "representation" / "representation.json"))[key]
+        for p in ("before", "after"):
+            verdicts[m].append(expect(m, f"representation_{p}", r, r[f"{p}_corrected"], r[f"{p}_mean"] - r[f"{p}_ci95"],
+                                      r[f"{p}_mean"] + r[f"{p}_ci95"], r["chance"]))
+        r = by_pair(rows_of(root / "outputs" / "outputs.json"))[key]
+        verdicts[m].append(expect(m, "outputs_classification", r, r["kappa"], r["top1_agreement_ci_low"],
+                                  r["top1_agreement_ci_high"], r["chance_agreement"]))
+    assert len(got) == 2 * 6
+    for line in results["verdicts"]:
+        mine = verdicts[line["model"]]
+        assert (line["miniature"], line["different"], line["undecided"], line["of"]) == (
+            mine.count("miniature"), mine.count("different"), mine.count("undecided"), 6)
+        assert line["verdict"].startswith(f"a miniature of {ref} on {mine.count('miniature')} of 6 ")
+        assert html.escape(line["verdict"], quote=False) in (root / "report.html").read_text(encoding="utf-8")
+    assert len(read_csv(root / "scorecard.csv")) == 12 and (root / "scorecard.png").read_bytes()[:8] == PNG
+    # the weaker model is never more of a miniature than the stronger one here
+    assert verdicts[NAMES[2]].count("miniature") <= verdicts[NAMES[1]].count("miniature")

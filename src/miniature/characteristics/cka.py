@@ -90,7 +90,10 @@ def report_spec(k: int, phases: tuple[str, ...]) -> rs.ReportSpec:
                          shade=columns[2:-1]),),
         agreements=tuple(rs.Agreement(f"cka_{m}_{p}", f"{MEASURES[m]} {PHASE_TITLES[p]}",
                                       f"{MEASURES[m]} ({PHASE_TITLES[p]})", pairs, f"{p}_{m}", measure="CKA",
-                                      lower=-0.1 if m == "unbiased" else 0.0)
+                                      lower=-0.1 if m == "unbiased" else 0.0,
+                                      # the unbiased estimator is near 0 for independent representations:
+                                      # chance-corrected as it is (the scorecard's value)
+                                      corrected=f"{p}_{m}" if m == "unbiased" else None)
                          for p in phases for m in ("linear", "unbiased")))
 
 

@@ -175,7 +175,8 @@ def report_spec(task: Task | None = None) -> rs.ReportSpec:
         Errors.name, Errors.heading, f"prediction errors: Jaccard of the sets of {noun} each model gets wrong",
         rank=rank(Errors.name), files=tuple(files), models=(sets, pairs, scores), blocks=tuple(blocks),
         agreements=(rs.Agreement("errors", "Prediction errors: Jaccard of error sets", "Prediction errors", pairs,
-                                 "jaccard", corrected="corrected_jaccard"),),
+                                 "jaccard", corrected="corrected_jaccard", low="jaccard_ci_low",
+                                 high="jaccard_ci_high", chance="chance_jaccard"),),
         table2=(rs.PairColumn("prediction_errors", pairs, "jaccard"),),
         table2_corrected=(rs.PairColumn("prediction_errors", pairs, "corrected_jaccard"),), **extra)
 

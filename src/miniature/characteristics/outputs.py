@@ -34,6 +34,7 @@ from miniature.paired import (
     mcnemar_exact,
     paired_bootstrap,
     summary,
+    wilson_interval,
 )
 from miniature.runs import RunDir, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
@@ -43,7 +44,8 @@ from miniature.zoo import check_given_head, hf_quiet
 PAIR_COLUMNS = ["task", "model_i", "model_j", "n", "accuracy_i", "accuracy_j", "accuracy_change",
                 "accuracy_change_ci_low", "accuracy_change_ci_high", "correct_to_wrong", "wrong_to_correct",
                 "flip_rate", "negative_flip_rate", "negative_flip_impact", "mcnemar_p", "top1_agreement",
-                "top1_agreement_se", "churn", "chance_agreement", "kappa", "error_jaccard",
+                "top1_agreement_se", "top1_agreement_ci_low", "top1_agreement_ci_high", "churn", "chance_agreement",
+                "kappa", "error_jaccard",
                 "kl_mean", "kl_se", "kl_median", "kl_p90", "kl_p99", "kl_p999", "kl_max", "reverse_kl_mean",
                 "gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5", "gold_change_p95",
                 "gold_change_p99", "kl_note"]
@@ -138,6 +140,7 @@ def pair_row(task: str, names: tuple[str, str], a: Outputs, b: Outputs, n_boot: 
     lo, hi = paired_bootstrap(a.correct, b.correct, n_boot, seed)
     agree, agree_se = agreement(a.predictions, b.predictions)
     chance = chance_agreement(a.predictions, b.predictions)
+    wilson = wilson_interval(agree, f["n"])
     row: dict[str, Any] = {
         "task": task, "model_i": names[0], "model_j": names[1], "n": f["n"], "accuracy_i": f["accuracy_ref"],
         "accuracy_j": f["accuracy_cmp"], "accuracy_change": f["accuracy_change"], "accuracy_change_ci_low": lo,
@@ -145,7 +148,8 @@ def pair_row(task: str, names: tuple[str, str], a: Outputs, b: Outputs, n_boot: 
         "wrong_to_correct": f["wrong_to_correct"], "flip_rate": f["flip_rate"],
         "negative_flip_rate": f["negative_flip_rate"], "negative_flip_impact": f["negative_flip_impact"],
         "mcnemar_p": mcnemar_exact(f["correct_to_wrong"], f["wrong_to_correct"]), "top1_agreement": agree,
-        "top1_agreement_se": agree_se, "churn": 1 - agree, "chance_agreement": chance,
+        "top1_agreement_se": agree_se, "top1_agreement_ci_low": wilson[0], "top1_agreement_ci_high": wilson[1],
+        "churn": 1 - agree, "chance_agreement": chance,
         "kappa": (agree - chance) / (1 - chance) if chance < 1 else math.nan, "error_jaccard": f["error_jaccard"]}
     forward, backward, why = pair_divergence(a, b, names)
     row.update(summary(forward if forward is not None else np.zeros(0), "kl"))
@@ -289,7 +293,8 @@ def report_spec(tasks: tuple[str, ...], reference: str, figures: tuple[str, ...]
         blocks.append(rs.Table(f"Divergence of the output distributions on {task}", rows, KL_COLUMNS))
         agreements.append(rs.Agreement(f"outputs_{task}", f"Top-1 agreement of outputs ({task})",
                                        f"Output agreement ({task})", rows, "top1_agreement", corrected="kappa",
-                                       measure="top-1 agreement"))
+                                       measure="top-1 agreement", low="top1_agreement_ci_low",
+                                       high="top1_agreement_ci_high", chance="chance_agreement"))
         table2.append(rs.PairColumn(f"output_agreement_{task}", rows, "top1_agreement"))
         table2c.append(rs.PairColumn(f"output_agreement_{task}", rows, "kappa"))
         per_model.append(rs.ModelColumns(rs.Rows("outputs", where={"task": task, "model_i": reference}), "model_j",

@@ -194,7 +194,8 @@ def report_spec(table_k: int) -> rs.ReportSpec:
         blocks=(rs.Table(f"Mean and variance over points of the K-NN Jaccard, K = {table_k}", pairs, cols,
                          shade=("before_mean", "after_mean")),),
         agreements=tuple(rs.Agreement(f"representation_{p}", f"Representation {title}: mean K-NN Jaccard",
-                                      f"Representation ({title})", pairs, f"{p}_mean", corrected=f"{p}_corrected")
+                                      f"Representation ({title})", pairs, f"{p}_mean", corrected=f"{p}_corrected",
+                                      half_width=f"{p}_ci95", chance="chance")
                          for p, title in phases),
         table2=tuple(rs.PairColumn(f"representation_{p}_{stat}", pairs, f"{p}_{stat}", shade=stat == "mean")
                      for p, _ in phases for stat in ("mean", "variance")),

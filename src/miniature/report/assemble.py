@@ -4,6 +4,7 @@ matrices, Figure 1's panels."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,3 +145,84 @@ def sweep_panels(res: RunResults) -> dict[str, tuple[Panel, list[dict]]]:
 def bar_figures(res: RunResults) -> list[tuple[str, Bars]]:
     """The per-model bar figures: (characteristic, spec), in report order."""
     return [(c, b) for c in res.present for b in res.specs[c].bars]
+
+
+# ---- the scorecard: a verdict per compressed model
+
+MINIATURE_AT = 0.6  # the chance-corrected agreement a miniature reaches (kappa's "substantial", Landis & Koch)
+SCORE_COLUMNS = ["model", "reference", "agreement", "title", "corrected", "ci_low", "ci_high", "verdict"]
+VERDICT_RULE = (
+    f"The verdict rule: a compressed model behaves as a miniature of the reference on a characteristic when its "
+    f"chance-corrected agreement with the reference (0 at chance, 1 identical) is at least {MINIATURE_AT} over its "
+    f"whole 95% interval; it is a different model there when the interval lies below {MINIATURE_AT}; undecided when "
+    f"the interval straddles {MINIATURE_AT} (values without an interval are judged by themselves). "
+    f"{MINIATURE_AT} is the lower end of 'substantial' agreement on Landis and Koch's scale for kappa.")
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def corrected_interval(row: dict, spec: AgreementSpec) -> tuple[float | None, float | None]:
+    """The 95% interval of a pair's chance-corrected value, from the interval of its value (ends or
+    half width) mapped through (x - chance) / (1 - chance); (None, None) where the files hold none."""
+    if spec.low and spec.high:
+        lo, hi = _number(row.get(spec.low)), _number(row.get(spec.high))
+    elif spec.half_width:
+        v, h = _number(row.get(spec.column)), _number(row.get(spec.half_width))
+        lo, hi = (v - h, v + h) if v is not None and h is not None else (None, None)
+    else:
+        return None, None
+    if lo is None or hi is None:
+        return None, None
+    if spec.chance is None:
+        return (lo, hi) if spec.corrected == spec.column else (None, None)
+    chance = _number(row.get(spec.chance))
+    if chance is None or chance >= 1:
+        return None, None
+    return (lo - chance) / (1 - chance), (hi - chance) / (1 - chance)
+
+
+def verdict(value: float, low: float | None, high: float | None) -> str:
+    """`miniature`, `different` or `undecided` by the rule (VERDICT_RULE)."""
+    if (low if low is not None else value) >= MINIATURE_AT:
+        return "miniature"
+    if (high if high is not None else value) < MINIATURE_AT:
+        return "different"
+    return "undecided"
+
+
+def scorecard(res: RunResults, models: Sequence[str] | None = None) -> list[dict]:
+    """One row per compressed model and chance-corrected agreement (each characteristic's, in
+    report order): its value against the first model, the value's 95% interval and its verdict."""
+    models = list(models if models is not None else model_order(res))
+    reference, out = models[0], []
+    for model in models[1:]:
+        pair = {reference, model}
+        for c in res.present:
+            for spec in res.specs[c].agreements:
+                if spec.corrected is None:
+                    continue
+                row = next((r for r in res.rows(c, spec.rows) if {r.get("model_i"), r.get("model_j")} == pair), None)
+                value = _number(row.get(spec.corrected)) if row else None
+                if row is None or value is None:
+                    continue
+                lo, hi = corrected_interval(row, spec)
+                out.append({"model": model, "reference": reference, "agreement": spec.name, "title": spec.short,
+                            "corrected": value, "ci_low": lo, "ci_high": hi, "verdict": verdict(value, lo, hi)})
+    return out
+
+
+def verdict_lines(scores: Sequence[dict]) -> list[dict]:
+    """Per compressed model: how many characteristics call it a miniature, and the line that says so."""
+    out = []
+    for model in dict.fromkeys(s["model"] for s in scores):
+        mine = [s for s in scores if s["model"] == model]
+        count = {v: sum(s["verdict"] == v for s in mine) for v in ("miniature", "different", "undecided")}
+        rest = ", ".join(f"{v} on {n}" for v, n in count.items() if v != "miniature" and n)
+        line = (f"a miniature of {mine[0]['reference']} on {count['miniature']} of {len(mine)} characteristics"
+                + (f" ({rest})" if rest else ""))
+        short = f"{count['miniature']}/{len(mine)} miniature" + "".join(
+            f", {n} {v}" for v, n in count.items() if v != "miniature" and n)
+        out.append({"model": model, **count, "of": len(mine), "verdict": line, "short": short})
+    return out

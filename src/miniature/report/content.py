@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from miniature.report.assemble import Agreement, corrected_with, table2_columns
+from miniature.report.assemble import VERDICT_RULE, Agreement, corrected_with, table2_columns, verdict_lines
 from miniature.report.collect import RunResults, study_models
 from miniature.report.document import (
     Block,
@@ -133,12 +133,38 @@ def provenance(res: RunResults, meta: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
+def scorecard_blocks(scores: Sequence[dict], figures: Mapping[str, str]) -> list[Block]:
+    """The scorecard: a row per characteristic, a column per compressed model holding its
+    chance-corrected agreement with the reference [95% interval] and verdict; the verdicts' row;
+    the rule; the dot figure."""
+    if not scores:
+        return []
+    lines = verdict_lines(scores)
+    models = [line["model"] for line in lines]
+    rows: list[dict[str, Any]] = []
+    for title in dict.fromkeys(s["title"] for s in scores):
+        row: dict[str, Any] = {"characteristic": title}
+        for s in scores:
+            if s["title"] == title:
+                interval = (f" [{s['ci_low']:.2f}, {s['ci_high']:.2f}]" if s["ci_low"] is not None
+                            and s["ci_high"] is not None else "")
+                row[s["model"]] = f"{s['corrected']:.2f}{interval}: {s['verdict']}"
+        rows.append(row)
+    rows.append({"characteristic": "verdict", **{line["model"]: line["short"] for line in lines}})
+    return [table(f"Scorecard: each compressed model's agreement with {scores[0]['reference']} per characteristic, "
+                  "corrected for chance [95% interval], and its verdict", rows, ["characteristic", *models]),
+            Paragraph("; ".join(f"{line['model']} is {line['verdict']}" for line in lines) + "."),
+            Paragraph(VERDICT_RULE), *_figure(figures, "scorecard.png", wide=True)]
+
+
 def compose(res: RunResults, models: Sequence[str], table2: Sequence[dict], per_model: Sequence[dict],
             per_model_columns: Sequence[str], matrices: Mapping[str, Agreement], figures: Mapping[str, str],
-            meta: Mapping[str, Any], card: Sequence[dict] = (), table2_corrected: Sequence[dict] = ()) -> Document:
+            meta: Mapping[str, Any], card: Sequence[dict] = (), table2_corrected: Sequence[dict] = (),
+            scores: Sequence[dict] = ()) -> Document:
     """The whole report. `figures`: file name -> caption of every figure written (absent ones are left out)."""
     cards = reference_cards(models[0], dict(matrices), corrected_with(res, models[0]))
-    overview: list[Block] = [Cards(cards.items + tuple(value_cards(res, models[0])))]
+    overview: list[Block] = [*scorecard_blocks(scores, figures),
+                             Cards(cards.items + tuple(value_cards(res, models[0])))]
     if res.missing:
         overview.append(Paragraph(
             f"Not in this run: {', '.join(res.title(c).lower() for c in res.missing)} (no results under "
@@ -171,7 +197,9 @@ def figure_captions(res: RunResults, reference: str, panels: Sequence[str],
                     matrices: Mapping[str, Agreement]) -> dict[str, str]:
     """Captions of every figure the report may show, by file name; `panels`: Figure 1's panel titles."""
     lettered = "; ".join(f"({chr(ord('a') + n)}) {t[:1].lower() + t[1:]}" for n, t in enumerate(panels))
-    caps = {"figure1.png": f"Figure 1: agreement of every model with {reference} against K: {lettered}."}
+    caps = {"figure1.png": f"Figure 1: agreement of every model with {reference} against K: {lettered}.",
+            "scorecard.png": f"The scorecard: each compressed model's agreement with {reference} per characteristic, "
+                             "corrected for chance, with its 95% interval; the dashed line is the verdict's threshold."}
     for c in res.present:
         for bars in res.specs[c].bars:
             caps[bars.name] = bars.caption

@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from miniature.report.assemble import (
+    MINIATURE_AT,
+    SCORE_COLUMNS,
     Agreement,
     agreements,
     bar_figures,
     exports,
     model_columns,
     model_rows,
+    scorecard,
     sweep_panels,
     table2_columns,
     table2_rows,
+    verdict_lines,
 )
 from miniature.report.collect import RunResults, clean, collect, model_order
 from miniature.report.content import compose, figure_captions, figure_name
@@ -134,6 +138,7 @@ def build_report(run_dir: str | Path) -> Report:
     exported = exports(res)
     t1 = model_card(res.root)
     matrices = agreements(res, models)
+    scores = scorecard(res, models)
     panels = sweep_panels(res)
     meta = study_meta(res)
 
@@ -141,21 +146,27 @@ def build_report(run_dir: str | Path) -> Report:
         paths: dict[str, Path] = {}
         tables = [("table2", t2, t2_cols), ("table2_corrected", t2c, t2c_cols)]
         tables += [(stem, rows, cols) for stem, (cols, rows) in exported.items()]
-        tables += [("per_model", per_model, per_model_cols), ("table1", t1, CARD_COLUMNS)]
+        tables += [("per_model", per_model, per_model_cols), ("table1", t1, CARD_COLUMNS),
+                   ("scorecard", scores, SCORE_COLUMNS)]
         for stem, rows, cols in tables:
-            if stem in ("table1", "table2_corrected") and not rows:
+            if stem in ("table1", "table2_corrected", "scorecard") and not rows:
                 continue
             for kind, p in write_table(stage, stem, clean(rows), meta, cols, digits=4).items():
                 paths[f"{stem}_{kind}"] = p
         figures = write_figures(stage, res, models, per_model, matrices, panels)
+        if scores:
+            from miniature.plots import plot_scorecard
+
+            figures["scorecard.png"] = plot_scorecard(stage / "scorecard.png", scores, MINIATURE_AT)
         paths.update({name.removesuffix(".png"): p for name, p in figures.items()})
         captions = figure_captions(res, sweep_reference(models, panels), list(panels), matrices)
         doc = compose(res, models, t2, per_model, per_model_cols, matrices, {n: captions[n] for n in figures}, meta,
-                      t1, t2c)
+                      t1, t2c, scores)
         footer = f"miniature {meta.get('version', '')} · built from {res.root} · {meta.get('time', '')}"
         images = {name: p.read_bytes() for name, p in figures.items()}
         paths["results"] = atomic_write_json(stage / "results.json", clean({
-            "meta": meta, "characteristics": list(res.present), "table1": t1, "table2": t2,
+            "meta": meta, "characteristics": list(res.present), "verdicts": verdict_lines(scores),
+            "scorecard": scores, "table1": t1, "table2": t2,
             "table2_corrected": t2c, **{stem: rows for stem, (_, rows) in exported.items()},
             "models": per_model,
             "agreement": {name: m.to_json() for name, m in matrices.items()}}))
