@@ -62,6 +62,7 @@ bench: $(BENCH)/.installed
 	$(BENCH)/bin/python benchmarks/ood.py
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/attack.py
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/train.py
+	$(BENCH)/bin/python benchmarks/outputs.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) runs site .pytest_cache
