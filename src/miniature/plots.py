@@ -244,8 +244,9 @@ def plot_scorecard(path: str | Path, rows: Sequence[dict], threshold: float) -> 
             y = titles.index(r["title"]) + (m - (len(models) - 1) / 2) * step
             xs.append(r["corrected"])
             ys.append(y)
-            lo.append(r["corrected"] - r["ci_low"] if r["ci_low"] is not None else 0.0)
-            hi.append(r["ci_high"] - r["corrected"] if r["ci_high"] is not None else 0.0)
+            # an interval that misses its value by rounding (a percentile interval at 1.0) draws none there
+            lo.append(max(0.0, r["corrected"] - r["ci_low"]) if r["ci_low"] is not None else 0.0)
+            hi.append(max(0.0, r["ci_high"] - r["corrected"]) if r["ci_high"] is not None else 0.0)
         ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", markersize=5, capsize=2, label=model)
     ax.axvline(threshold, linestyle="--", color="0.4", linewidth=1)
     ax.axvline(0.0, color="0.75", linewidth=0.8)

@@ -18,11 +18,12 @@ import numpy as np
 from pydantic import Field
 
 from miniature import reportspec as rs
-from miniature.agreement import pair_order
+from miniature.agreement import chance_jaccard, corrected_jaccard, pair_order
 from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, study_models
-from miniature.config import Section, StudyConfig, TaskName
-from miniature.exceptions import DataError
+from miniature.config import Section, StudyConfig, TaskName, positive
+from miniature.data.lmeval import ItemRecord, read_item_file, read_lm_eval_samples, samples_files
+from miniature.exceptions import ConfigError, DataError
 from miniature.paired import (
     agreement,
     check_distributions,
@@ -36,7 +37,7 @@ from miniature.paired import (
     summary,
     wilson_interval,
 )
-from miniature.runs import RunDir, meta_block, write_outputs
+from miniature.runs import RunDir, inputs_meta, meta_block, write_outputs
 from miniature.tables import to_markdown, write_table
 from miniature.taskdefs import TASKS, Outputs
 from miniature.zoo import check_given_head, hf_quiet
@@ -45,13 +46,14 @@ PAIR_COLUMNS = ["task", "model_i", "model_j", "n", "accuracy_i", "accuracy_j", "
                 "accuracy_change_ci_low", "accuracy_change_ci_high", "correct_to_wrong", "wrong_to_correct",
                 "flip_rate", "negative_flip_rate", "negative_flip_impact", "mcnemar_p", "top1_agreement",
                 "top1_agreement_se", "top1_agreement_ci_low", "top1_agreement_ci_high", "churn", "chance_agreement",
-                "kappa", "error_jaccard",
+                "kappa", "error_jaccard", "error_jaccard_chance", "error_jaccard_corrected",
                 "kl_mean", "kl_se", "kl_median", "kl_p90", "kl_p99", "kl_p999", "kl_max", "reverse_kl_mean",
                 "gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5", "gold_change_p95",
                 "gold_change_p99", "kl_note"]
 FLIP_COLUMNS = ("model_i", "model_j", "accuracy_i", "accuracy_j", "accuracy_change", "accuracy_change_ci_low",
                 "accuracy_change_ci_high", "correct_to_wrong", "wrong_to_correct", "flip_rate", "negative_flip_rate",
-                "negative_flip_impact", "mcnemar_p", "top1_agreement", "churn", "kappa", "error_jaccard")
+                "negative_flip_impact", "mcnemar_p", "top1_agreement", "churn", "kappa", "error_jaccard",
+                "error_jaccard_corrected")
 KL_COLUMNS = ("model_i", "model_j", "kl_mean", "kl_se", "kl_median", "kl_p90", "kl_p99", "kl_p999", "kl_max",
               "reverse_kl_mean", "top1_agreement", "top1_agreement_se", "gold_change_mean", "gold_change_rms",
               "gold_change_p5", "gold_change_p95", "kl_note")
@@ -151,6 +153,10 @@ def pair_row(task: str, names: tuple[str, str], a: Outputs, b: Outputs, n_boot: 
         "top1_agreement_se": agree_se, "top1_agreement_ci_low": wilson[0], "top1_agreement_ci_high": wilson[1],
         "churn": 1 - agree, "chance_agreement": chance,
         "kappa": (agree - chance) / (1 - chance) if chance < 1 else math.nan, "error_jaccard": f["error_jaccard"]}
+    # the error-set Jaccard's chance level: error sets of these sizes drawn at random from the n items
+    errors_i, errors_j = f["n"] - int(a.correct.sum()), f["n"] - int(b.correct.sum())
+    row["error_jaccard_chance"] = chance_jaccard(errors_i, errors_j, f["n"]) if f["n"] else math.nan
+    row["error_jaccard_corrected"] = corrected_jaccard(row["error_jaccard"], row["error_jaccard_chance"])
     forward, backward, why = pair_divergence(a, b, names)
     row.update(summary(forward if forward is not None else np.zeros(0), "kl"))
     row["reverse_kl_mean"] = float(backward.mean()) if backward is not None and backward.size else math.nan
@@ -319,6 +325,120 @@ def report_spec(tasks: tuple[str, ...], reference: str, figures: tuple[str, ...]
         table2_corrected=tuple(table2c), per_model=tuple(per_model))
 
 
+# ---- files other tools wrote: lm-eval's samples, plain per-item JSONL
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max())
+    return z / z.sum()
+
+
+def task_outputs(task: str, per_model: Mapping[str, Sequence[ItemRecord]]) -> TaskOutputs:
+    """One task's items as every model's outputs, matched by id (lm-eval: the doc_id) in the first
+    model's order: the same items for every model (and, where the files hash the documents, the
+    same documents). Options' log-likelihoods become the distribution over the options (softmax;
+    lists of unequal length padded with zeros, which KL and margins ignore)."""
+    names = list(per_model)
+    first = {r.id: r for r in per_model[names[0]]}
+    ids = list(first)
+    if all(i.lstrip("-").isdigit() for i in ids):
+        ids.sort(key=int)
+    out: dict[str, Outputs] = {}
+    for name in names:
+        mine = {r.id: r for r in per_model[name]}
+        if mine.keys() != first.keys():
+            extra = sorted(mine.keys() - first.keys()) or sorted(first.keys() - mine.keys())
+            raise DataError(f"{task}: {name} and {names[0]} scored different items ({len(mine)} and {len(first)}; "
+                            f"e.g. {extra[0]!r} is in one only); run both on the same task and documents")
+        records = [mine[i] for i in ids]
+        for r in records:
+            if r.doc_hash and first[r.id].doc_hash and r.doc_hash != first[r.id].doc_hash:
+                raise DataError(f"{task}: document {r.id} differs between {names[0]} and {name} (its doc_hash); "
+                                "run both on the same version of the task")
+        probs = None
+        if all(r.logliks is not None for r in records):
+            width = max(len(r.logliks) for r in records if r.logliks is not None)
+            probs = np.zeros((len(records), width))
+            for k, r in enumerate(records):
+                assert r.logliks is not None
+                probs[k, : len(r.logliks)] = _softmax(r.logliks)
+        elif all(r.probs is not None for r in records):
+            widths = {len(r.probs) for r in records if r.probs is not None}
+            if len(widths) > 1:
+                raise DataError(f"{task}: {name}'s probability lists have {sorted(widths)} entries; give every item "
+                                "one probability per class")
+            probs = np.stack([r.probs for r in records if r.probs is not None])
+        if probs is not None:
+            check_distributions(probs, f"{name}'s probabilities")
+        labels = (np.array([r.label for r in records], dtype=np.int64)
+                  if all(r.label is not None for r in records) else None)
+        out[name] = Outputs(tuple(ids), tuple(r.prediction for r in records),
+                            np.array([r.correct for r in records], dtype=bool), probs, labels)
+    return TaskOutputs(task, None, out)
+
+
+def _names(inputs: Sequence[str | Path], names: Sequence[str]) -> list[str]:
+    if names and len(names) != len(inputs):
+        raise ConfigError(f"--names gives {len(names)} names for {len(inputs)} inputs")
+    labels = list(names) or [Path(p).stem if Path(p).is_file() else Path(p).name for p in inputs]
+    if len(set(labels)) != len(labels):
+        raise ConfigError("two inputs share a name; give distinct --names")
+    return labels
+
+
+def compare_output_files(lm_eval_samples: Sequence[str | Path] = (), items: Sequence[str | Path] = (),
+                         names: Sequence[str] = (), tasks: Sequence[str] = (), metric: str | None = None,
+                         knobs: Mapping[str, Any] | None = None, out: str | Path | None = None) -> OutputsResult:
+    """Output agreement of files other tools wrote, the first input the reference: lm-eval
+    `--log_samples` output (a folder or samples file per model; items matched by task and
+    doc_id; `tasks`: only these of the tasks every input holds) or plain per-item JSONL files (one
+    per model). Writes the tables, figures and report spec into `out`, if given."""
+    if bool(lm_eval_samples) == bool(items):
+        raise ConfigError("give exactly one of --lm-eval-samples or --items")
+    inputs = list(lm_eval_samples or items)
+    if len(inputs) < 2:
+        raise ConfigError(f"output agreement compares two inputs at least, got {len(inputs)}")
+    labels = _names(inputs, names)
+    cfg = OutputsConfig.model_validate(dict(knobs or {}))
+    if items:
+        per_task = {"items": {n: read_item_file(p) for n, p in zip(labels, inputs)}}
+    else:
+        files = {n: samples_files(p) for n, p in zip(labels, inputs)}
+        held = {n: set(f) for n, f in files.items()}
+        for n in labels[1:]:
+            if held[n] != held[labels[0]] and not tasks:
+                raise DataError(f"{n} holds samples of {', '.join(sorted(held[n]))} and {labels[0]} of "
+                                f"{', '.join(sorted(held[labels[0]]))}; give samples of the same tasks (or --tasks)")
+        chosen = list(tasks) or sorted(held[labels[0]])
+        for t in chosen:
+            lacking = [n for n in labels if t not in held[n]]
+            if lacking:
+                raise DataError(f"{lacking[0]} holds no samples of task {t!r}; it holds "
+                                f"{', '.join(sorted(held[lacking[0]]))}")
+        per_task = {t: {n: read_lm_eval_samples(files[n][t], metric) for n in labels} for t in chosen}
+    result = compare_outputs([task_outputs(t, recs) for t, recs in per_task.items()], cfg.bootstrap, cfg.seed,
+                             cfg.top_items)
+    if out is not None:
+        meta = meta_block(inputs=inputs_meta([str(p) for p in inputs]), names=labels, metric=metric,
+                          outputs=cfg.model_dump())
+        write_outputs(out, lambda d: result.write(d, meta), "outputs")
+    return result
+
+
+def outputs(config: str | Path | StudyConfig | None = None, *, lm_eval_samples: Sequence[str | Path] = (),
+            items: Sequence[str | Path] = (), names: Sequence[str] = (), tasks: Sequence[str] = (),
+            metric: str | None = None, out: str | Path | None = None, overrides: Sequence[str] = (),
+            progress: bool = False) -> OutputsResult:
+    """Output agreement (flips, McNemar, KL, top-1 agreement) of a config's models, of lm-eval
+    `--log_samples` outputs (`lm_eval_samples`: a folder or file per model; `tasks`, `metric`), or
+    of plain per-item JSONL files (`items`). The first model or input is the reference."""
+    if sum([config is not None, bool(lm_eval_samples), bool(items)]) != 1:
+        raise ConfigError("give exactly one of a config, --lm-eval-samples or --items")
+    if config is None:
+        return compare_output_files(lm_eval_samples, items, names, tasks, metric, out=out)
+    return CHARACTERISTICS.get(OutputAgreement.name).measure(config, out=out, overrides=overrides, progress=progress)
+
+
 # ---- a study's part
 
 
@@ -343,6 +463,7 @@ class OutputAgreement(Characteristic):
     """Output agreement (flips, KL divergence, top-1 agreement) of every model against the first."""
 
     name = "outputs"
+    api = staticmethod(outputs)
     config = OutputsConfig
     heading = "Output agreement"
     title = "output agreement: answer flips, KL divergence and top-1 agreement per item"
@@ -354,6 +475,31 @@ class OutputAgreement(Characteristic):
 
     def task_names(self, cfg: StudyConfig) -> tuple[str, ...]:
         return study_tasks(cfg)
+
+    def cli_arguments(self, inputs: Any, parser: Any) -> None:
+        inputs.add_argument("--lm-eval-samples", nargs="+", metavar="DIR",
+                            help="lm-evaluation-harness --log_samples output, a folder (or samples file) per model; "
+                                 "items matched by task and doc_id")
+        inputs.add_argument("--items", nargs="+", metavar="ITEMS.jsonl",
+                            help="per-item JSONL files, one per model: id, correct, and optionally prediction, "
+                                 "probs, label")
+        parser.add_argument("--names", nargs="+", help="labels for the inputs, in order (the first: the reference)")
+        parser.add_argument("--tasks", nargs="+", metavar="TASK", help="with --lm-eval-samples: only these tasks")
+        parser.add_argument("--metric", help="with --lm-eval-samples: the metric read as correctness (default: acc, "
+                                             "else exact_match, else acc_norm)")
+        parser.add_argument("--bootstrap", type=positive, metavar="N", help="paired bootstrap replicates")
+
+    def cli_knobs(self, args: Any) -> dict[str, Any]:
+        return {"bootstrap": args.bootstrap} if args.bootstrap else {}
+
+    def check_arguments(self, args: Any) -> None:
+        if args.config and (args.names or args.tasks or args.metric):
+            raise ConfigError("--names, --tasks and --metric are for --lm-eval-samples and --items; a config's "
+                              "models are named by their `label` and its tasks set by outputs.tasks")
+
+    def compare_files(self, args: Any, knobs: dict[str, Any], out: Path, progress: bool = False) -> Any:
+        return compare_output_files(args.lm_eval_samples or (), args.items or (), args.names or (),
+                                    args.tasks or (), args.metric, knobs, out)
 
     def config_sections(self, cfg: StudyConfig) -> tuple[str, ...]:
         return ("outputs", *dict.fromkeys(s for t in study_tasks(cfg) for s in TASKS.get(t).sections))
