@@ -92,6 +92,32 @@ def check_report(run_dir: Path, n_dev: int) -> None:
         assert float(t3[m]["after_attack_accuracy"]) == pytest.approx(after, abs=1e-4)
         assert after <= before
 
+    # output agreement on QA: the flips are the error sets' differences
+    outs = {(r["task"], r["model_j"]): r for r in json.loads((run_dir / "outputs" / "outputs.json").read_text())["rows"]
+            if r["model_i"] == LABELS[0]}
+    ref_errors = set(errors[LABELS[0]]["errors"])
+    for m in LABELS[1:]:
+        mine = set(errors[m]["errors"])
+        row = outs[("qa", m)]
+        assert (row["correct_to_wrong"], row["wrong_to_correct"]) == (len(mine - ref_errors), len(ref_errors - mine))
+        assert row["kl_mean"] > 0 and 0 <= row["top1_agreement"] <= 1
+        assert ("classification", m) in outs
+    # the scorecard opens the report: a verdict for every compressed model
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [v["model"] for v in results["verdicts"]] == LABELS[1:]
+    assert {s["agreement"] for s in results["scorecard"]} >= {"errors", "outputs_qa", "outputs_classification"}
+    assert "Scorecard" in html and 'id="outputs"' in html
+    import shutil
+
+    if shutil.which("chromium"):  # as a browser shows it (the report's own test skips with a reason without one)
+        import tempfile
+
+        from tests.report.test_report import chromium
+
+        with tempfile.TemporaryDirectory() as profile:
+            dom = chromium(f"--user-data-dir={profile}", "--dump-dom", (run_dir / "report.html").as_uri()).stdout
+        assert "Scorecard" in dom and "Output agreement" in dom and results["verdicts"][0]["short"] in dom
+
 
 @pytest.mark.slow
 def test_bare_run_is_the_offline_quickstart_at_a_reduced_size(tmp_path):
