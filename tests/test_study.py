@@ -116,6 +116,8 @@ def test_run_writes_every_characteristic_and_the_report(finished):
     qa = outs["qa"]
     assert qa["error_jaccard"] == pytest.approx(errors["jaccard"])
     assert qa["correct_to_wrong"] + qa["wrong_to_correct"] == errors["union"] - errors["intersection"]
+    exported = json.loads((run_dir / "results.json").read_text())["output_agreement"]
+    assert [(r["task"], r["flip_rate"]) for r in exported] == [(t, outs[t]["flip_rate"]) for t in ("qa", "classification")]
     corrected = {r["model_i"] + r["model_j"]: r for r in csv.DictReader(open(run_dir / "table2_corrected.csv"))}
     kappa = corrected["largesmall"]["output_agreement_classification"]
     assert float(kappa or "nan") == pytest.approx(outs["classification"]["kappa"], abs=1e-9, nan_ok=True)

@@ -218,7 +218,7 @@ def top_k(logprobs: np.ndarray, k: int) -> TopK:
     k = min(k, v)
     part = np.argpartition(-lp, k - 1, axis=1)[:, :k] if k < v else np.tile(np.arange(v), (lp.shape[0], 1))
     vals = np.take_along_axis(lp, part, 1)
-    order = np.argsort(-vals, axis=1, kind="stable")
+    order = np.lexsort((part, -vals), axis=1)  # most probable first; ties by token id, as argmax breaks them
     ids, vals = np.take_along_axis(part, order, 1), np.take_along_axis(vals, order, 1)
     rest = lp.copy()
     np.put_along_axis(rest, ids, -np.inf, 1)

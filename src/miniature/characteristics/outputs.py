@@ -322,7 +322,11 @@ def report_spec(tasks: tuple[str, ...], reference: str, figures: tuple[str, ...]
         files=(rs.ResultFile("outputs", ("task", "model_i", "model_j"), ("top1_agreement", "flip_rate")),
                rs.ResultFile("outputs_margins"), rs.ResultFile("outputs_classes"), rs.ResultFile("outputs_items")),
         models=(rs.Rows("outputs"),), blocks=tuple(blocks), agreements=tuple(agreements), table2=tuple(table2),
-        table2_corrected=tuple(table2c), per_model=tuple(per_model))
+        table2_corrected=tuple(table2c), per_model=tuple(per_model),
+        # at the top of the run folder and in results.json: the pair table, the margin bins, the flipped items
+        exports=(rs.Export("output_agreement", rs.Rows("outputs"), tuple(PAIR_COLUMNS)),
+                 rs.Export("flips_by_margin", rs.Rows("outputs_margins"), tuple(MARGIN_COLUMNS)),
+                 rs.Export("flipped_items", rs.Rows("outputs_items"), tuple(ITEM_COLUMNS))))
 
 
 # ---- files other tools wrote: lm-eval's samples, plain per-item JSONL
