@@ -177,6 +177,14 @@ def plot_bars(path: str | Path, models: Sequence[str], series: Mapping[str, Sequ
     return _save(plt, fig, path)
 
 
+def _finish_row(plt: Any, fig: Any, axes: Any, ylabel: str, reference: str, path: str | Path) -> Path:
+    """A row of panels against `reference`: the y label on the first, the legend on the last, saved."""
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
+    fig.tight_layout()
+    return _save(plt, fig, path)
+
+
 def plot_cdfs(path: str | Path, panels: Mapping[str, Mapping[str, Any]], reference: str,
               xlabel: str) -> Path:
     """One panel per title: the empirical CDF of each model's per-item values (KL against
@@ -200,10 +208,7 @@ def plot_cdfs(path: str | Path, panels: Mapping[str, Mapping[str, Any]], referen
         ax.set_xlabel(xlabel)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("share of items")
-    axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
-    fig.tight_layout()
-    return _save(plt, fig, path)
+    return _finish_row(plt, fig, axes, "share of items", reference, path)
 
 
 def plot_margin_risk(path: str | Path, panels: Mapping[str, Sequence[dict]], reference: str) -> Path:
@@ -221,10 +226,7 @@ def plot_margin_risk(path: str | Path, panels: Mapping[str, Sequence[dict]], ref
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("share of answers changed")
-    axes[0][-1].legend(title=f"against {reference}", fontsize=8, title_fontsize=8)
-    fig.tight_layout()
-    return _save(plt, fig, path)
+    return _finish_row(plt, fig, axes, "share of answers changed", reference, path)
 
 
 def plot_scorecard(path: str | Path, rows: Sequence[dict], threshold: float) -> Path:
