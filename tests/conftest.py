@@ -60,7 +60,16 @@ def minilm_tokenizer():
 
 
 def _tiny_config(family: str, vocab: int, seed_variant: int = 0):
-    from transformers import BertConfig, DistilBertConfig, RobertaConfig, T5Config
+    from transformers import (
+        BertConfig,
+        DistilBertConfig,
+        GPT2Config,
+        LlamaConfig,
+        MistralConfig,
+        Qwen2Config,
+        RobertaConfig,
+        T5Config,
+    )
 
     h = 32 + 16 * seed_variant
     if family == "bert":
@@ -71,6 +80,13 @@ def _tiny_config(family: str, vocab: int, seed_variant: int = 0):
     if family == "roberta":
         return RobertaConfig(vocab_size=vocab, hidden_size=h, num_hidden_layers=2, num_attention_heads=2,
                              intermediate_size=64, max_position_embeddings=520, pad_token_id=0)
+    if family == "gpt2":
+        return GPT2Config(vocab_size=vocab, n_embd=h, n_layer=2, n_head=2, n_positions=512)
+    decoders = {"llama": LlamaConfig, "qwen2": Qwen2Config, "mistral": MistralConfig}
+    if family in decoders:  # grouped-query attention: 4 query heads, 2 key/value heads
+        return decoders[family](vocab_size=vocab, hidden_size=h, intermediate_size=64, num_hidden_layers=3,
+                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                                tie_word_embeddings=family != "mistral")
     if family == "t5":
         return T5Config(vocab_size=vocab, d_model=h, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1,
                         num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=102)

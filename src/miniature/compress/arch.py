@@ -43,6 +43,9 @@ def set_encoder_layers(model: Any, keep: Sequence[int]) -> None:
             if hasattr(module, "layer_idx"):
                 setattr(module, "layer_idx", i)  # an attribute only some modules have
     model.config.num_hidden_layers = len(kept)  # DistilBERT maps this name onto n_layers
+    kinds = getattr(model.config, "layer_types", None)  # decoders: each layer's attention kind (full, sliding)
+    if isinstance(kinds, list) and len(kinds) == len(layers):
+        model.config.layer_types = [kinds[i] for i in keep]
 
 
 def layer_count(model: Any) -> int:

@@ -9,6 +9,8 @@ from miniature.exceptions import ModelError
 from miniature.families.base import KEPT, Attention, Family, Pooling
 from miniature.families.bert import BERT, ELECTRA, ROBERTA
 from miniature.families.distilbert import DISTILBERT
+from miniature.families.gpt2 import GPT2
+from miniature.families.llama import LLAMA, MISTRAL, QWEN2
 from miniature.families.t5 import T5
 from miniature.registry import Registry
 
@@ -18,6 +20,10 @@ FAMILIES.add("roberta", ROBERTA)
 FAMILIES.add("electra", ELECTRA)
 FAMILIES.add("distilbert", DISTILBERT)
 FAMILIES.add("t5", T5)
+FAMILIES.add("gpt2", GPT2)
+FAMILIES.add("llama", LLAMA)
+FAMILIES.add("qwen2", QWEN2)
+FAMILIES.add("mistral", MISTRAL)
 
 
 def model_type(model: Any) -> str:
