@@ -71,7 +71,8 @@ def lm_eval_runs(tmp_path_factory):
             f"task: {task}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\ntest_split: test\n"
             "output_type: multiple_choice\ndoc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
             "doc_to_choice: \"{{choices}}\"\ndoc_to_target: label\nmetric_list:\n  - metric: acc\n"
-            "    aggregation: mean\n    higher_is_better: true\n")
+            "    aggregation: mean\n    higher_is_better: true\n  - metric: acc_norm\n    aggregation: mean\n"
+            "    higher_is_better: true\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     outs = {}
     for name, task_list in (("base", "toy_mc"), ("quant", "toy_mc"), ("other", "toy_other")):
@@ -118,6 +119,15 @@ def test_lm_eval_samples_round_trip(lm_eval_runs, tmp_path, capsys):
     assert row["error_jaccard"] == pytest.approx(len(errors_a & errors_b) / len(errors_a | errors_b))
     assert not math.isnan(row["error_jaccard_chance"]) and (out / "report.json").is_file()
     assert "toy_mc" in capsys.readouterr().out
+    # our choice per item equals the one lm-eval scored, under acc and under acc_norm (its length
+    # normalisation), for every document of both models
+    from miniature.data.lmeval import read_lm_eval_samples, samples_files
+
+    for name in ("base", "quant"):
+        (path,) = samples_files(outs[name]).values()
+        for metric in ("acc", "acc_norm"):
+            records = read_lm_eval_samples(path, metric)
+            assert len(records) == 60 and all((int(r.prediction) == r.label) == r.correct for r in records)
 
 
 @pytest.mark.slow

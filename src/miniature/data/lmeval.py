@@ -94,8 +94,9 @@ def _lines(path: Path) -> list[tuple[int, dict]]:
 
 def read_lm_eval_samples(path: Path, metric: str | None = None) -> list[ItemRecord]:
     """The items of one samples file. Correctness: `metric` (else acc, exact_match or acc_norm,
-    the first the file has); prediction: the option with the highest log-likelihood (per byte of
-    its continuation for acc_norm, as lm-eval normalises), else the filtered response's text."""
+    the first the file has); prediction: the option with the highest log-likelihood (for acc_norm
+    divided by the option's length in characters, its leading delimiter aside, as lm-eval 0.4's
+    code normalises), else the filtered response's text."""
     records = []
     for n, row in _lines(path):
         where = f"{path}: line {n}"
@@ -122,8 +123,8 @@ def read_lm_eval_samples(path: Path, metric: str | None = None) -> list[ItemReco
             if name == "acc_norm":
                 args = row.get("arguments") or {}
                 conts = [str(a.get("arg_1", "")) for a in args.values()] if isinstance(args, dict) else []
-                if len(conts) == len(logliks):
-                    scores = logliks / np.maximum([len(c.encode("utf-8")) for c in conts], 1)
+                if len(conts) == len(logliks):  # lm-eval: the choice's length in characters, delimiter aside
+                    scores = logliks / np.maximum([len(c.removeprefix(" ")) for c in conts], 1)
             prediction = str(int(np.argmax(scores)))
         else:
             logliks = None
