@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,70 +16,12 @@ from scipy.stats import binomtest
 
 from miniature.cli import main
 
-WORDS = ("red blue green black white apple river stone house music paper table light water dream cloud horse bread "
-         "glass storm").split()
-
 
 def _fail(capsys, argv: list[str], message: str) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err, err
     assert message in err, err
-
-
-@pytest.fixture(scope="module")
-def lm_eval_runs(tmp_path_factory):
-    """Two tiny GPT-2 models (the second a perturbed copy of the first) scored by lm-eval on a
-    local four-way multiple-choice task; returns the two output folders and the task's data."""
-    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (pip install lm-eval)")
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    tmp = tmp_path_factory.mktemp("lmeval")
-    rnd = random.Random(0)
-    rows = [{"question": f"Which word fits item {i}?", "choices": rnd.sample(WORDS, 4), "label": rnd.randrange(4)}
-            for i in range(60)]
-    data = tmp / "data.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator([r["question"] + " " + " ".join(r["choices"]) for r in rows] * 5, vocab_size=300,
-                            min_frequency=1, special_tokens=["<|endoftext|>"], show_progress=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
-                                  bos_token="<|endoftext|>")
-    for name in ("base", "quant"):
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-                                           eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id))
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(6.0)  # sharper than at initialisation, so that the options differ
-            if name == "quant":
-                g = torch.Generator().manual_seed(1)
-                for p in model.parameters():
-                    p.add_(0.5 * p.std() * torch.randn(p.shape, generator=g))
-        model.save_pretrained(tmp / name)
-        tok.save_pretrained(tmp / name)
-    tasks = tmp / "tasks"
-    tasks.mkdir()
-    for task in ("toy_mc", "toy_other"):
-        (tasks / f"{task}.yaml").write_text(
-            f"task: {task}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\ntest_split: test\n"
-            "output_type: multiple_choice\ndoc_to_text: \"Question: {{question}}\\nAnswer:\"\n"
-            "doc_to_choice: \"{{choices}}\"\ndoc_to_target: label\nmetric_list:\n  - metric: acc\n"
-            "    aggregation: mean\n    higher_is_better: true\n  - metric: acc_norm\n    aggregation: mean\n"
-            "    higher_is_better: true\n")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    outs = {}
-    for name, task_list in (("base", "toy_mc"), ("quant", "toy_mc"), ("other", "toy_other")):
-        model = tmp / ("quant" if name == "other" else name)
-        done = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args",
-                               f"pretrained={model}", "--tasks", task_list, "--include_path", str(tasks),
-                               "--log_samples", "--output_path", str(tmp / f"out_{name}"), "--device", "cpu",
-                               "--batch_size", "16"], capture_output=True, text=True, env=env, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        outs[name] = tmp / f"out_{name}"
-    return outs, rows
 
 
 def _samples(folder: Path) -> list[dict]:
