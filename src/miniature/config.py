@@ -278,6 +278,13 @@ def register_characteristic(name: str, section: type[BaseModel] | None = None) -
         SECTIONS[name] = section
 
 
+def register_section(name: str, section: type[BaseModel]) -> None:
+    """A task plug-in's config section (`<name>:`): its data and knobs."""
+    if name in SECTIONS or name in StudyConfig.model_fields:
+        raise ValueError(f"config section {name!r} exists already")
+    SECTIONS[name] = section
+
+
 def unregister_characteristic(name: str) -> None:
     """Take a characteristic out again (a test's temporary plug-in)."""
     CHARACTERISTIC_NAMES.remove(name)

@@ -240,7 +240,7 @@ def is_derived(path: str | Path) -> bool:
 
 
 AUTO_CLASSES = {"qa": "AutoModelForQuestionAnswering", "classification": "AutoModelForSequenceClassification",
-                "base": "AutoModel"}  # the transformers class of each task's model
+                "causal_lm": "AutoModelForCausalLM", "base": "AutoModel"}  # the transformers class of each task's model
 
 
 def task_class(task: str) -> Any:
@@ -277,6 +277,22 @@ def load_qa_model(spec: ModelSpec, path: str | Path | None = None, require_head:
             f"(missing {min(info['missing_keys'])}); fine-tune it first with a config (a config entry "
             "marked `finetuned: true` must be a QA checkpoint: drop the flag to fine-tune it)"
         )
+    return model
+
+
+def load_causal_lm(spec: ModelSpec, path: str | Path | None = None) -> Any:
+    """AutoModelForCausalLM from the spec (or a derived variant's folder `path`); a model that is not
+    a language model (an encoder) is refused in one line."""
+    from transformers import AutoModelForCausalLM
+
+    model, info = _pretrained(AutoModelForCausalLM, spec, path,
+                              f"model {spec.name!r} is not a causal language model in transformers (an encoder?); "
+                              "score multiple choice with a decoder: GPT-2, Llama, Qwen2, Mistral, SmolLM2")
+    missing = [k for k in info.get("missing_keys", ()) if "lm_head" in k and not getattr(
+        model.config, "tie_word_embeddings", False)]
+    if missing:
+        raise ModelError(f"model {spec.name!r} has no trained language-model head (missing {min(missing)}); "
+                         "give a causal language model checkpoint")
     return model
 
 

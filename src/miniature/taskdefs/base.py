@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from miniature.config import TASK_NAMES, check_plugin_name
+from miniature.config import TASK_NAMES, check_plugin_name, register_section
 from miniature.exceptions import DataError
 from miniature.registry import Registry
 
@@ -121,6 +121,7 @@ class Task:
     """
 
     name: ClassVar[str]
+    config: ClassVar[Any] = None  # its own config section (under its name), if the study's sections lack its knobs
     description: ClassVar[str]
     items_noun: ClassVar[str]
     sections: ClassVar[tuple[str, ...]]
@@ -200,4 +201,6 @@ def register(cls: type[Task]) -> type[Task]:
     check_plugin_name(cls.name, "task")
     TASKS.add(cls.name, cls())
     TASK_NAMES.append(cls.name)
+    if cls.config is not None:  # its own section, under its name
+        register_section(cls.name, cls.config)
     return cls

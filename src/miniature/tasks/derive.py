@@ -33,8 +33,10 @@ def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: s
 
 def load_source(task: str, spec: ModelSpec, path: Path | None) -> Any:
     """The model a variant is derived from: a task checkpoint (or derived folder), or pretrained weights."""
-    from miniature.zoo import load_classifier, load_encoder, load_qa_model
+    from miniature.zoo import load_causal_lm, load_classifier, load_encoder, load_qa_model
 
+    if task == "causal_lm":
+        return load_causal_lm(spec, path)
     if task == "qa":
         return load_qa_model(spec, path, require_head=path is not None)
     if task == "classification":

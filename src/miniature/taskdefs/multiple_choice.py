@@ -1,0 +1,148 @@
+"""Multiple choice by log-likelihood (ARC and any JSONL of items), zero-shot, for causal language
+models, with lm-evaluation-harness's semantics (`miniature.tasks.mc`). Models are used as they are
+(no fine-tuning); a compressed variant is derived from its source's weights. Outputs: the chosen
+option (`acc`'s or `acc_norm`'s, the config says), whether it is gold, and the distribution over the
+options (the softmax of their log-likelihoods)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from miniature.checkpoints import source_index
+from miniature.config import Section
+from miniature.data.mc import MCDataset, load_mc_dataset, make_mc_dataset
+from miniature.exceptions import ConfigError
+from miniature.runs import RunDir, atomic_file, cached, content_key
+from miniature.taskdefs.base import Outputs, Task, register
+
+
+class MultipleChoiceConfig(Section):
+    """Multiple choice by log-likelihood of causal language models (zero-shot, lm-eval's semantics)."""
+
+    data: str = "arc_easy"  # .jsonl (ARC's format or {id, context, options, gold}), or arc_easy / arc_challenge
+    split: str = "test"  # of a hub dataset
+    limit: int | None = Field(None, gt=0)  # the first N items
+    metric: Literal["acc", "acc_norm"] = "acc"  # the answer: the likeliest option, or per character (acc_norm)
+    seed: int = 0  # which items a `limit` on embedded points draws
+
+
+def _softmax_rows(logliks: list[np.ndarray]) -> np.ndarray:
+    """Each item's distribution over its options, padded with zeros to the most options."""
+    width = max(len(x) for x in logliks)
+    out = np.zeros((len(logliks), width))
+    for k, x in enumerate(logliks):
+        z = np.exp(x - x.max())
+        out[k, : len(x)] = z / z.sum()
+    return out
+
+
+@register
+class MultipleChoice(Task):
+    name = "multiple_choice"
+    config = MultipleChoiceConfig
+    description = "multiple choice by log-likelihood (ARC, any JSONL of items): zero-shot causal language models"
+    items_noun = "multiple-choice items"
+    sections = ("multiple_choice",)
+    head = "causal_lm"
+    score_title = "Multiple-choice accuracy (acc: the likeliest option; acc_norm: per character)"
+    score_columns = ("model", "acc", "acc_norm", "n", "truncated")
+    headline = {"mc_acc": ("acc", "multiple-choice accuracy (acc)"),
+                "mc_acc_norm": ("acc_norm", "multiple-choice accuracy (acc_norm)")}
+    headline_bars = ("Multiple-choice accuracy", "accuracy", (0.0, 1.05), 3,
+                     "Multiple-choice accuracy of every model, by the likeliest option and per character.")
+
+    def check(self, cfg: Any, specs: list[Any], note: Any) -> None:
+        note("multiple_choice.data", self.items(cfg))
+        for m in cfg.models:
+            if m.derived and (m.method == "distil" or m.recovery_steps):
+                raise ConfigError(f"model {m.display!r}: {m.method} with training needs training data, and the "
+                                  "multiple-choice task has none (it is zero-shot); derive it without recovery_steps")
+
+    def train_data(self, cfg: Any) -> None:
+        return None  # zero-shot: nothing is trained for this task
+
+    def items(self, cfg: Any) -> MCDataset:
+        c = cfg.multiple_choice
+        return load_mc_dataset(c.data, c.split, c.limit)
+
+    def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
+        entry = cfg.models[i]
+        if not entry.derived:
+            return None, specs[i].identity()
+        from miniature.tasks.derive import derived_checkpoint
+
+        j = source_index(cfg, i)
+        path, ident = self.weights(cfg, j, specs, None, run, progress)
+        return derived_checkpoint("causal_lm", entry, specs[j], path, ident, run, progress=progress)
+
+    def outputs(self, cfg: Any, spec: Any, weights: Any, items: MCDataset, run: RunDir,
+                progress: bool = False) -> Outputs:
+        path, ident = weights
+        metric = cfg.multiple_choice.metric
+        key = content_key({"task": self.name, "checkpoint": ident, "items": items.fingerprint, "metric": metric})
+        file = run.path("predictions", f"{spec.name}-mc-{key}.npz")
+
+        def score_it() -> Outputs:
+            from miniature.families import pad_token_id
+            from miniature.tasks.mc import choices, encode_items, score_encoded
+            from miniature.tasks.training import to_device
+            from miniature.zoo import load_causal_lm, load_tokenizer
+
+            tokenizer = load_tokenizer(spec, path)
+            model = to_device(load_causal_lm(spec, path)).eval()
+            scores = score_encoded(model, encode_items(tokenizer, items.examples), pad_token_id(tokenizer), progress)
+            acc, norm = choices(items.examples, scores), choices(items.examples, scores, norm=True)
+            chosen = norm if metric == "acc_norm" else acc
+            gold = np.array([e.gold for e in items.examples], dtype=np.int64)
+            out = Outputs(tuple(items.ids), tuple(str(int(c)) for c in chosen), chosen == gold,
+                          _softmax_rows(list(scores.logliks)), gold,
+                          extra={"acc_choice": acc.astype(np.float64), "norm_choice": norm.astype(np.float64),
+                                 "truncated": np.full(len(items), float(scores.truncated))}, source=str(file))
+            with atomic_file(file) as tmp:
+                out.save(tmp)
+            return out
+
+        return cached("multiple-choice outputs", file, f"score {len(items)} items' options with {spec.name}",
+                      score_it, lambda: Outputs.load(file), marker=file)
+
+    def scores(self, items: MCDataset, outputs: Outputs) -> dict[str, Any]:
+        assert outputs.extra is not None and outputs.labels is not None
+        gold = outputs.labels
+        return {"acc": float(np.mean(outputs.extra["acc_choice"] == gold)),
+                "acc_norm": float(np.mean(outputs.extra["norm_choice"] == gold)), "n": len(outputs.ids),
+                "truncated": int(outputs.extra["truncated"][0]) if len(outputs.ids) else 0}
+
+    def describe(self, items: MCDataset, index: int) -> tuple[str, str]:
+        e = items.examples[index]
+        options = " / ".join(f"({k}) {o}" for k, o in enumerate(e.options))
+        return f"{e.context} {options}", f"({e.gold}) {e.options[e.gold]}"
+
+    # ---- what the embedding characteristics read: each item's context, its last token pooled
+
+    def points(self, cfg: Any, limit: int | None = None) -> MCDataset:
+        items = self.items(cfg)
+        return items.sample(limit, cfg.multiple_choice.seed) if limit is not None else items
+
+    def encode(self, cfg: Any, tokenizer: Any, items: MCDataset, text: str) -> Any:
+        from miniature.tasks.embed import encode_texts
+
+        return encode_texts(tokenizer, [e.context for e in items.examples], 512)
+
+    def embedding_fields(self, cfg: Any, text: str) -> dict[str, Any]:
+        return {"task": self.name, "text": "context", "max_length": 512}
+
+    def precision(self, cfg: Any) -> str:
+        return "auto"
+
+    def bank(self, cfg: Any, limit: int | None = None) -> MCDataset:
+        raise ConfigError("the data distribution needs in-distribution training points and the multiple-choice "
+                          "task has none; set representation.task to qa or classification for it")
+
+    def read(self, cfg: Any, source: str, split: str, limit: int | None = None) -> MCDataset:
+        return load_mc_dataset(source, split, limit)
+
+    def subset(self, items: MCDataset, keep: Any, tag: str) -> MCDataset:
+        return make_mc_dataset([items.examples[i] for i in keep], f"{items.source}{tag}")

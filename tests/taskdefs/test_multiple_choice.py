@@ -1,0 +1,100 @@
+"""The multiple-choice task in a study: a tiny Llama language model and two variants derived from
+it (int8, one layer dropped) on real ARC-Easy items, through the errors and output-agreement
+characteristics; accuracies against a direct per-option computation, flips against the error sets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import SHARED, need_shared
+
+ARC_EASY = SHARED / "arc" / "ARC-Easy-Test.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    need_shared(ARC_EASY)
+    corpus = [line for line in ARC_EASY.read_text().splitlines()[:200]]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=2, special_tokens=["<|endoftext|>"],
+                            show_progress=False)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=256))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4.0)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _direct_choices(folder, items) -> tuple[np.ndarray, np.ndarray]:
+    """acc's and acc_norm's choice per item, each option through the model on its own (no cache)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from miniature.tasks.mc import encode_pair
+
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(folder).eval()
+    acc, norm = [], []
+    for item in items:
+        ll = []
+        for o in item.options:
+            ctx, cont = encode_pair(tok, item.context, " " + o)
+            with torch.no_grad():
+                lp = torch.log_softmax(model(torch.tensor([(ctx + cont)[:-1]])).logits[0].double(), -1)
+            ll.append(float(sum(lp[len(ctx) - 1 + t, c] for t, c in enumerate(cont))))
+        ll = np.array(ll)
+        acc.append(int(np.argmax(ll)))
+        norm.append(int(np.argmax(ll / np.array([len(o) for o in item.options]))))
+    return np.array(acc), np.array(norm)
+
+
+@pytest.mark.slow
+def test_a_study_of_language_models_on_multiple_choice(tiny_llama, tmp_path):
+    from miniature import run
+    from miniature.config import parse_config
+    from miniature.data.mc import load_mc_dataset
+
+    cfg = parse_config({
+        "run_dir": str(tmp_path / "run"), "characteristics": ["errors", "outputs"],
+        "models": [{"name": str(tiny_llama), "label": "lm"}, {"from": "lm", "method": "int8"},
+                   {"from": "lm", "method": "layers", "params": {"keep": [0]}, "label": "lm-1layer"}],
+        "multiple_choice": {"data": str(ARC_EASY), "limit": 40},
+        "errors": {"task": "multiple_choice"}, "outputs": {"tasks": ["multiple_choice"], "bootstrap": 200}})
+    result = run(cfg)
+    root = result.run_dir
+    items = load_mc_dataset(str(ARC_EASY), limit=40).examples
+    gold = np.array([e.gold for e in items])
+    acc, norm = _direct_choices(tiny_llama, items)
+    scores = {r["model"]: r for r in json.loads((root / "errors" / "scores.json").read_text())["rows"]}
+    assert list(scores) == ["lm", "lm-int8", "lm-1layer"]
+    assert scores["lm"]["acc"] == pytest.approx(np.mean(acc == gold))
+    assert scores["lm"]["acc_norm"] == pytest.approx(np.mean(norm == gold)) and scores["lm"]["n"] == 40
+    sets = {m: set(json.loads((root / "errors" / "error_sets" / f"{m}.json").read_text())["errors"])
+            for m in scores}
+    assert sets["lm"] == {e.id for e, a in zip(items, acc) if a != e.gold}
+    rows = {r["model_j"]: r for r in json.loads((root / "outputs" / "outputs.json").read_text())["rows"]
+            if r["model_i"] == "lm"}
+    for other in ("lm-int8", "lm-1layer"):
+        r = rows[other]
+        assert (r["task"], r["n"]) == ("multiple_choice", 40)
+        assert (r["correct_to_wrong"], r["wrong_to_correct"]) == (len(sets[other] - sets["lm"]),
+                                                                  len(sets["lm"] - sets[other]))
+        assert r["kl_mean"] > 0 and not r["kl_note"]
+    # dropping a layer moves the model further than int8 does
+    assert rows["lm-1layer"]["kl_mean"] > rows["lm-int8"]["kl_mean"]
+    card = {r["model"]: r for r in json.loads((root / "models" / "model_card.json").read_text())["rows"]}
+    assert [card[m]["layers"] for m in ("lm", "lm-int8", "lm-1layer")] == [2, 2, 1]
+    assert "Multiple-choice accuracy" in (root / "report.html").read_text(encoding="utf-8")
+    assert run(cfg).computed == []
