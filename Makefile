@@ -63,6 +63,7 @@ bench: $(BENCH)/.installed
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/attack.py
 	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/train.py
 	$(BENCH)/bin/python benchmarks/outputs.py
+	HF_HUB_OFFLINE=1 $(BENCH)/bin/python benchmarks/mc.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) runs site .pytest_cache

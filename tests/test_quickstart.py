@@ -105,7 +105,7 @@ def check_report(run_dir: Path, n_dev: int) -> None:
     # the scorecard opens the report: a verdict for every compressed model
     results = json.loads((run_dir / "results.json").read_text())
     assert [v["model"] for v in results["verdicts"]] == LABELS[1:]
-    assert {s["agreement"] for s in results["scorecard"]} >= {"errors", "outputs_qa", "outputs_classification"}
+    assert {s["agreement"] for s in results["scorecard"]} >= {"errors", "outputs_qa"}  # kappa: none where all agree by chance
     assert "Scorecard" in html and 'id="outputs"' in html
     import shutil
 

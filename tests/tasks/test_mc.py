@@ -77,6 +77,19 @@ def test_options_from_the_cached_context_equal_a_direct_computation(bpe_tokenize
     assert scores.truncated == 0
 
 
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_several_items_a_forward_pass_score_as_one_at_a_time(bpe_tokenizer, batch):
+    """Contexts of different lengths padded on the left in one batch, options after them: the same
+    log-likelihoods and greedy flags as one item at a time."""
+    model = _model("llama", len(bpe_tokenizer))
+    items = ITEMS + [MCItem("d", "Question: grass?\nAnswer:", ("green", "a deep shade of grey", "red", "blue"), 0)]
+    encoded = encode_items(bpe_tokenizer, items)
+    one = score_encoded(model, encoded, pad_id=0, batch_items=1)
+    many = score_encoded(model, encoded, pad_id=0, batch_items=batch)
+    for a, b, ga, gb in zip(one.logliks, many.logliks, one.greedy, many.greedy):
+        assert a == pytest.approx(b, abs=1e-5) and (ga == gb).all()
+
+
 def test_acc_and_acc_norm_on_hand_made_scores():
     items = [MCItem("x", "q", ("a", "bbbbbbbb", "cc"), 1), MCItem("y", "q", ("aaaa", "b"), 0)]
     scores = Scores((np.array([-3.0, -4.0, -5.0]), np.array([-6.0, -2.0])), (np.zeros(3, bool), np.zeros(2, bool)), 0)

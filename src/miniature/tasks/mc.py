@@ -7,7 +7,9 @@ Tokens as lm-eval makes them (`HFLM._encode_pair`): trailing spaces of the conte
 continuation; the context is encoded alone and the continuation is what encoding the whole adds
 after it; no special tokens (an empty context is the end-of-text token). `acc`: the option with the
 highest log-likelihood; `acc_norm`: divided by the option's length in characters (lm-eval's
-`len(choice)`). A context longer than the model's window keeps its last tokens (counted).
+`len(choice)`). A context longer than the model's window keeps its last tokens (counted). Several
+items share a forward pass: contexts padded on the left (positions counted from each one's first
+token), options padded on the right after them.
 """
 
 from __future__ import annotations
@@ -73,52 +75,77 @@ def window_of(model: Any) -> int:
     return int(getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 2048)
 
 
-def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = False) -> Scores:
-    """Every option of every item scored: one forward pass over the context (its keys and values
-    kept), then one over all the options continuing from them."""
+def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = False,
+                  batch_items: int = 16) -> Scores:
+    """Every option of every item scored, `batch_items` items at a time (sorted by length): one
+    forward pass over their contexts (padded on the left, their keys and values kept), then one
+    over all their options, each continuing from its own item's context."""
     import torch
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
     window = window_of(model)
-    logliks, greedy, truncated = [], [], 0
+    n = len(encoded.contexts)
+    contexts, truncated = [], 0
+    for ctx, conts in zip(encoded.contexts, encoded.options):
+        keep = window - max(len(c) for c in conts) + 1  # the context tokens that fit beside the longest option
+        if keep < 1:
+            raise DataError(f"an option of {max(len(c) for c in conts)} tokens does not fit the model's window "
+                            f"of {window}")
+        truncated += len(ctx) > keep
+        contexts.append(ctx[-keep:])
+    order = sorted(range(n), key=lambda k: (len(contexts[k]), max(len(c) for c in encoded.options[k])))
+    logliks: list[np.ndarray] = [np.zeros(0)] * n
+    greedy: list[np.ndarray] = [np.zeros(0, dtype=bool)] * n
+    bar = tqdm(total=n, desc="options", unit="item", disable=not progress, mininterval=1.0)
     with torch.inference_mode():
-        for ctx, conts in tqdm(list(zip(encoded.contexts, encoded.options)), desc="options", unit="item",
-                               disable=not progress, mininterval=1.0):
-            longest = max(len(c) for c in conts)
-            keep = window - longest + 1  # the context tokens that fit beside the longest option
-            if len(ctx) > keep:
-                if keep < 1:
-                    raise DataError(f"an option of {longest} tokens does not fit the model's window of {window}")
-                ctx, truncated = ctx[-keep:], truncated + 1
-            out = model(input_ids=torch.tensor([ctx], device=device), use_cache=True)
-            first = torch.log_softmax(out.logits[0, -1].float(), -1)
-            ll = np.array([float(first[c[0]]) for c in conts])
-            top = int(first.argmax())
-            ok = np.array([c[0] == top for c in conts])
-            rest = longest - 1
+        for start in range(0, n, batch_items):
+            chunk = order[start : start + batch_items]
+            width = max(len(contexts[k]) for k in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long, device=device)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long, device=device)
+            for b, k in enumerate(chunk):  # left padding: every context ends at the last position
+                ids[b, width - len(contexts[k]) :] = torch.tensor(contexts[k], device=device)
+                mask[b, width - len(contexts[k]) :] = 1
+            # only the last position's logits are read of the contexts (the vocabulary's projection at
+            # every other position would cost as much again for a small model)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                        use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[:, -1].float(), -1)
+            rows = [(b, j) for b, k in enumerate(chunk) for j in range(len(encoded.options[k]))]
+            row_conts = [encoded.options[chunk[b]][j] for b, j in rows]
+            firsts = torch.tensor([c[0] for c in row_conts], device=device)
+            owner = torch.tensor([b for b, _ in rows], device=device)
+            ll = first[owner, firsts].double().cpu().numpy()
+            ok = (first.argmax(-1)[owner] == firsts).cpu().numpy()
+            rest = max(len(c) for c in row_conts) - 1
             if rest > 0:
-                n = len(conts)
                 past = out.past_key_values
-                past.batch_repeat_interleave(n)
-                ids = torch.full((n, rest), pad_id, dtype=torch.long, device=device)
-                mask = torch.zeros((n, len(ctx) + rest), dtype=torch.long, device=device)
-                mask[:, : len(ctx)] = 1
-                for j, c in enumerate(conts):
-                    ids[j, : len(c) - 1] = torch.tensor(c[:-1], device=device)
-                    mask[j, len(ctx) : len(ctx) + len(c) - 1] = 1
-                pos = torch.arange(len(ctx), len(ctx) + rest, device=device).expand(n, rest)
-                lp = torch.log_softmax(model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                             past_key_values=past, use_cache=False).logits.float(), -1)
-                for j, c in enumerate(conts):
+                past.batch_select_indices(owner)  # each option row continues its own item's context
+                more = torch.full((len(rows), rest), pad_id, dtype=torch.long, device=device)
+                more_mask = torch.zeros((len(rows), rest), dtype=torch.long, device=device)
+                for r, c in enumerate(row_conts):
+                    more[r, : len(c) - 1] = torch.tensor(c[:-1], device=device)
+                    more_mask[r, : len(c) - 1] = 1
+                lengths = mask.sum(-1)[owner]
+                pos = lengths[:, None] + torch.arange(rest, device=device)[None, :]
+                logits = model(input_ids=more, attention_mask=torch.cat([mask[owner], more_mask], 1),
+                               position_ids=pos, past_key_values=past, use_cache=False).logits
+                lp = torch.log_softmax(logits.float(), -1)
+                for r, c in enumerate(row_conts):
                     if len(c) > 1:
                         target = torch.tensor(c[1:], device=device)
-                        steps = lp[j, : len(c) - 1]
-                        ll[j] += float(steps.gather(-1, target[:, None]).sum())
-                        ok[j] &= bool((steps.argmax(-1) == target).all())
-            logliks.append(ll)
-            greedy.append(ok)
-    return Scores(tuple(logliks), tuple(greedy), truncated)
+                        steps = lp[r, : len(c) - 1]
+                        ll[r] += float(steps.gather(-1, target[:, None]).double().sum())
+                        ok[r] &= bool((steps.argmax(-1) == target).all())
+            at = 0
+            for b, k in enumerate(chunk):
+                m = len(encoded.options[k])
+                logliks[k], greedy[k] = ll[at : at + m], ok[at : at + m]
+                at += m
+            bar.update(len(chunk))
+    bar.close()
+    return Scores(tuple(logliks), tuple(greedy), int(truncated))
 
 
 def choices(items: Sequence[Any], scores: Scores, norm: bool = False) -> np.ndarray:
