@@ -118,6 +118,10 @@ def test_bad_items_are_one_line(tmp_path, bpe_tokenizer):
             load_mc_dataset(str(path))
 
     refused([{"id": "1", "context": "c", "options": ["only"], "gold": 0}], "has 1 option.*needs two at least")
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"id": "1", "context": "c", "options": ["a", "b"], "gold": 0, "gold": 1}\n')
+    with pytest.raises(DataError, match="line 1: key 'gold' appears twice"):
+        load_mc_dataset(str(twice))
     refused([{"id": "1", "context": "c", "options": ["a", "b"], "gold": 2}], "gold 2 is not an option's index")
     refused([{"id": "1", "context": "c", "options": ["a", " "], "gold": 0}], "has an empty option")
     refused([{"id": "1", "question": {"stem": "s", "choices": [{"text": "t", "label": "A"}, {"text": "u",

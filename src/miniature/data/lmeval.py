@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from miniature.exceptions import DataError
-from miniature.files import read_text
+from miniature.files import json_lines
 
 SAMPLES = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d.-]+)\.jsonl$")
 CORRECTNESS = ("acc", "exact_match", "acc_norm")  # the metric read as correctness, the first present
@@ -77,13 +77,7 @@ def samples_files(path: str | Path) -> dict[str, Path]:
 
 def _lines(path: Path) -> list[tuple[int, dict]]:
     out = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {n}: not JSON ({e.msg})") from None
+    for n, row in json_lines(path):  # the house's JSON: a key given twice refused, one line per error
         if not isinstance(row, dict):
             raise DataError(f"{path}: line {n}: not a JSON object")
         out.append((n, row))

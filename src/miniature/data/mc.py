@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miniature.exceptions import DataError
-from miniature.files import read_text
+from miniature.files import json_lines
 
 # registered names: (hub id, config) of the hub's copy; the local files under ../shared/data
 MC_DATASETS = {"arc_easy": ("allenai/ai2_arc", "ARC-Easy"), "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge")}
@@ -94,14 +94,8 @@ def load_mc_dataset(source: str, split: str = "test", limit: int | None = None) 
     path = Path(source)
     if path.suffix == ".jsonl" or path.is_file():
         items = []
-        for n, line in enumerate(read_text(path).splitlines(), 1):
-            if not line.strip():
-                continue
+        for n, row in json_lines(path):
             where = f"{path}: line {n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not JSON ({e.msg})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{where}: not a JSON object")
             items.append(check_item(arc_item(row, where) if "question" in row and "answerKey" in row
