@@ -120,6 +120,8 @@ def test_moved_keys_are_read_at_their_new_place(tmp_path):
                                            "max_length", "num_labels", "precision"}
     assert ClassificationConfig(train="x").training_fields() == ClassificationConfig().training_fields()
     assert parse_config({**old, "classification": {"test_limit": 4}}).classification.test_limit == 4  # same value
+    with pytest.raises(ConfigError, match="classification is not a section"):
+        parse_config({**old, "classification": "foo"})
     with pytest.raises(ConfigError, match=r"^config: adversarial.n_examples is the old name of "
                                           r"classification.test_limit, and both are given with different values"):
         parse_config({**old, "classification": {"test_limit": 5}})

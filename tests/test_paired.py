@@ -134,6 +134,12 @@ def test_agreement_margins_gold_change_and_margin_bins():
     assert sum(r["n"] for r in rows) == 5
 
 
+def test_an_infinite_kl_leaves_the_percentiles_below_it_finite():
+    s = summary(np.array([0.1, 0.2, 0.3, np.inf]), "kl")
+    assert s["kl_median"] == pytest.approx(0.25) and s["kl_max"] == np.inf and s["kl_mean"] == np.inf
+    assert s["kl_p999"] == np.inf
+
+
 def test_summary_is_llama_cpp_style():
     v = np.arange(1, 1001, dtype=float)
     s = summary(v, "kl")

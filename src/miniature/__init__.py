@@ -25,7 +25,8 @@ _LAZY = {"measure": "miniature.api", "predict": "miniature.api", "score": "minia
 
 def __getattr__(name: str) -> Any:
     """The API's functions, imported when first asked for (PEP 562); a registered characteristic's
-    name gives its function (`miniature.errors`, `miniature.cka`, a plug-in's)."""
+    name gives its function (`miniature.errors`, a plug-in's), unless a module of the package has
+    that name (`miniature.cka` is the CKA measures: use `miniature.measure("cka", ...)`)."""
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

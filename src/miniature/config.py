@@ -388,6 +388,9 @@ class StudyConfig(_Strict):
             for key in [k for k in section.moved if k in old]:
                 target, new_key = section.moved[key].split(".")
                 old = {k: v for k, v in old.items() if k != key}
+                if not isinstance(raw.get(target) or {}, dict):
+                    raise ValueError(f"{name}.{key} moved to {target}.{new_key}, but {target} is not a section "
+                                     f"(got {raw[target]!r:.40}); write {target} as a mapping")
                 into = dict(raw.get(target) or {})
                 if new_key in into and into[new_key] != raw[name][key]:
                     raise ValueError(f"{name}.{key} is the old name of {target}.{new_key}, and both are given "

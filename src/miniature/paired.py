@@ -140,7 +140,11 @@ def summary(values: np.ndarray, prefix: str) -> dict[str, float]:
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         return {f"{prefix}_{k}": math.nan for k in ("mean", "se", "median", "p90", "p99", "p999", "max")}
-    q = np.quantile(v, [0.5, 0.9, 0.99, 0.999])
+    # an infinite value (a zero probability where the reference has mass) would turn interpolated
+    # percentiles into inf - inf; interpolate among finite stand-ins, then give back inf above them
+    big = np.finfo(np.float64).max / 4
+    q = np.quantile(np.minimum(v, big), [0.5, 0.9, 0.99, 0.999])
+    q = np.where(q >= big / 2, np.inf, q)
     se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
     return {f"{prefix}_mean": float(v.mean()), f"{prefix}_se": se, f"{prefix}_median": float(q[0]),
             f"{prefix}_p90": float(q[1]), f"{prefix}_p99": float(q[2]), f"{prefix}_p999": float(q[3]),

@@ -99,6 +99,37 @@ def test_lm_eval_samples_that_do_not_match_are_refused(lm_eval_runs, tmp_path, c
     _fail(capsys, ["outputs", "--lm-eval-samples", base, str(empty)], "no lm-eval samples files")
 
 
+def test_lm_eval_filters_are_tasks_of_their_own_and_mutual_info_halves(tmp_path, capsys):
+    """A task with two filters (lm-eval writes a row per filter and doc_id) gives a task per filter;
+    acc_mutual_info's unconditional requests are left out of the options."""
+    def write(folder: str, answers: dict[str, list[bool]]) -> Path:
+        path = tmp_path / folder / "samples_gen_2026-01-01T00-00-00.000000.jsonl"
+        path.parent.mkdir()
+        rows = [{"doc_id": d, "filter": f, "target": "18", "filtered_resps": ["18" if ok else "7"],
+                 "exact_match": float(ok)} for f, oks in answers.items() for d, ok in enumerate(oks)]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path.parent
+
+    a = write("a", {"strict": [True, True, False], "flex": [True, True, True]})
+    b = write("b", {"strict": [True, False, False], "flex": [True, True, True]})
+    out = tmp_path / "out"
+    assert main(["outputs", "--lm-eval-samples", str(a), str(b), "--out", str(out)]) == 0
+    capsys.readouterr()
+    rows = {r["task"]: r for r in json.loads((out / "outputs.json").read_text())["rows"]}
+    assert set(rows) == {"gen/strict", "gen/flex"}
+    assert rows["gen/strict"]["correct_to_wrong"] == 1 and rows["gen/flex"]["correct_to_wrong"] == 0
+    assert math.isnan(rows["gen/strict"]["kl_mean"])  # generated answers: flips, no distribution
+    from miniature.data.lmeval import read_lm_eval_samples
+
+    mi = tmp_path / "mi" / "samples_mc_2026-01-01T00-00-00.000000.jsonl"
+    mi.parent.mkdir()
+    mi.write_text(json.dumps({"doc_id": 0, "target": 1, "metrics": ["acc", "acc_mutual_info"], "acc": 1.0,
+                              "filtered_resps": [["-3.0", "False"], ["-1.0", "False"], ["-0.5", "False"],
+                                                 ["-9.0", "False"]]}) + "\n")
+    (record,) = read_lm_eval_samples(mi)
+    assert record.logliks.tolist() == [-3.0, -1.0] and record.prediction == "1" and record.label == 1
+
+
 def test_plain_item_files(tmp_path, capsys):
     rng = np.random.default_rng(0)
     probs = {n: softmax(rng.normal(size=(30, 3)) * s, 1) for n, s in (("a", 2.0), ("b", 1.0))}
@@ -127,5 +158,8 @@ def test_plain_item_files(tmp_path, capsys):
     nan = tmp_path / "nan.jsonl"
     nan.write_text(Path(files[1]).read_text().replace(json.dumps(probs["b"][0].tolist()), "[NaN, 0.5, 0.5]", 1))
     _fail(capsys, ["outputs", "--items", files[0], str(nan)], "nan.jsonl: line 1: probs: NaN")
+    out_of_range = tmp_path / "range.jsonl"
+    out_of_range.write_text(Path(files[1]).read_text().replace('"label": ' + str(int(labels[0])), '"label": 3', 1))
+    _fail(capsys, ["outputs", "--items", files[0], str(out_of_range)], "has label 3, not one of its 3 classes")
     _fail(capsys, ["outputs", "--items", files[0]], "output agreement compares two inputs at least, got 1")
     _fail(capsys, ["outputs", "--items", files[0], files[1], "--names", "x"], "--names gives 1 names for 2 inputs")

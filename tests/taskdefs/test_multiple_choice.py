@@ -98,3 +98,11 @@ def test_a_study_of_language_models_on_multiple_choice(tiny_llama, tmp_path):
     assert [card[m]["layers"] for m in ("lm", "lm-int8", "lm-1layer")] == [2, 2, 1]
     assert "Multiple-choice accuracy" in (root / "report.html").read_text(encoding="utf-8")
     assert run(cfg).computed == []
+    # acc_norm as the answer: both answers are cached, so nothing is scored again
+    norm_cfg = parse_config({**cfg.model_dump(mode="json", by_alias=True, exclude_unset=True),
+                             "multiple_choice": {"data": str(ARC_EASY), "limit": 40, "metric": "acc_norm"}})
+    again = run(norm_cfg)
+    assert not [a for a in again.computed if a.kind == "multiple-choice outputs"]
+    sets = {m: set(json.loads((root / "errors" / "error_sets" / f"{m}.json").read_text())["errors"])
+            for m in scores}
+    assert sets["lm"] == {e.id for e, n in zip(items, norm) if n != e.gold}

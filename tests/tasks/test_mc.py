@@ -100,13 +100,15 @@ def test_acc_and_acc_norm_on_hand_made_scores():
 
 def test_a_long_context_keeps_its_last_tokens(bpe_tokenizer):
     model = _model("gpt2", len(bpe_tokenizer))  # a window of 64 positions
-    long = MCItem("l", "Question: " + "which colour is the sky? " * 40 + "\nAnswer:", ("blue", "red"), 0)
+    long = MCItem("l", "Question: " + "which colour is the sky? " * 40 + "\nAnswer:", ("blue", "a deep shade of grey"), 0)
     encoded = encode_items(bpe_tokenizer, [long])
     assert len(encoded.contexts[0]) > 64
     scores = score_encoded(model, encoded, pad_id=0)
     assert scores.truncated == 1
-    keep = 64 - max(len(c) for c in encoded.options[0]) + 1
+    lengths = {len(c) for c in encoded.options[0]}
+    assert len(lengths) > 1  # options of different lengths: each request cut on its own, as lm-eval cuts it
     for cont, got in zip(encoded.options[0], scores.logliks[0]):
+        keep = 64 - len(cont) + 1
         assert got == pytest.approx(_direct(model, list(encoded.contexts[0][-keep:]), list(cont)), abs=1e-5)
 
 
@@ -166,3 +168,26 @@ def test_our_scores_equal_lm_evals_own(lm_eval_runs):
             theirs = samples[item.id]
             assert ll == pytest.approx([float(r[0]) for r in theirs["filtered_resps"]], abs=1e-4)
             assert (a == item.gold) == (theirs["acc"] > 0) and (n == item.gold) == (theirs["acc_norm"] > 0)
+
+
+def test_requests_encode_as_lm_eval_encodes_them(bpe_tokenizer):
+    """Our encoding of a request against lm-eval's own `HFLM._encode_pair`, with a tokenizer that
+    adds no special tokens and with one that adds a BOS (as Llama's do)."""
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (pip install lm-eval)")
+    from lm_eval.models.huggingface import HFLM
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    with_bos = PreTrainedTokenizerFast(tokenizer_object=bpe_tokenizer.backend_tokenizer.__class__.from_str(
+        bpe_tokenizer.backend_tokenizer.to_str()), eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    with_bos.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", with_bos.bos_token_id)])
+    assert with_bos("blue")["input_ids"][0] == with_bos.bos_token_id
+    for tok in (bpe_tokenizer, with_bos):
+        lm = HFLM(pretrained=_model("gpt2", len(tok)), tokenizer=tok, batch_size=1, device="cpu")
+        for context, continuation in [("Question: which colour is the sky?\nAnswer:", " blue"),
+                                      ("Question: grass? Answer: ", "green"), ("Answer:", " a deep shade of grey")]:
+            assert encode_pair(tok, context, continuation) == tuple(map(list, lm._encode_pair(context, continuation)))
+        # an empty context: the prefix token (BOS, else end-of-text), the continuation without special tokens
+        ctx, cont = encode_pair(tok, "", " blue")
+        assert ctx == [lm.prefix_token_id] and cont == tok.encode(" blue", add_special_tokens=False)

@@ -22,7 +22,7 @@ from miniature.agreement import chance_jaccard, corrected_jaccard, pair_order
 from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
 from miniature.checkpoints import is_given, study_models
 from miniature.config import Section, StudyConfig, TaskName, positive
-from miniature.data.lmeval import ItemRecord, read_item_file, read_lm_eval_samples, samples_files
+from miniature.data.lmeval import ItemRecord, read_item_file, read_lm_eval_task, samples_files
 from miniature.exceptions import ConfigError, DataError
 from miniature.paired import (
     agreement,
@@ -376,6 +376,11 @@ def task_outputs(task: str, per_model: Mapping[str, Sequence[ItemRecord]]) -> Ta
             check_distributions(probs, f"{name}'s probabilities")
         labels = (np.array([r.label for r in records], dtype=np.int64)
                   if all(r.label is not None for r in records) else None)
+        if labels is not None and probs is not None:
+            bad = np.flatnonzero((labels < 0) | (labels >= probs.shape[1]))
+            if bad.size:
+                raise DataError(f"{task}: {name}'s item {ids[bad[0]]!r} has label {labels[bad[0]]}, not one of its "
+                                f"{probs.shape[1]} classes (0 to {probs.shape[1] - 1})")
         out[name] = Outputs(tuple(ids), tuple(r.prediction for r in records),
                             np.array([r.correct for r in records], dtype=bool), probs, labels)
     return TaskOutputs(task, None, out)
@@ -404,8 +409,9 @@ def compare_output_files(lm_eval_samples: Sequence[str | Path] = (), items: Sequ
         raise ConfigError(f"output agreement compares two inputs at least, got {len(inputs)}")
     labels = _names(inputs, names)
     cfg = OutputsConfig.model_validate(dict(knobs or {}))
+    per_task: dict[str, dict[str, list[ItemRecord]]] = {}
     if items:
-        per_task = {"items": {n: read_item_file(p) for n, p in zip(labels, inputs)}}
+        per_task["items"] = {n: read_item_file(p) for n, p in zip(labels, inputs)}
     else:
         files = {n: samples_files(p) for n, p in zip(labels, inputs)}
         held = {n: set(f) for n, f in files.items()}
@@ -419,7 +425,15 @@ def compare_output_files(lm_eval_samples: Sequence[str | Path] = (), items: Sequ
             if lacking:
                 raise DataError(f"{lacking[0]} holds no samples of task {t!r}; it holds "
                                 f"{', '.join(sorted(held[lacking[0]]))}")
-        per_task = {t: {n: read_lm_eval_samples(files[n][t], metric) for n in labels} for t in chosen}
+        for t in chosen:
+            for n in labels:
+                for name, records in read_lm_eval_task(files[n][t], t, metric).items():
+                    per_task.setdefault(name, {})[n] = records
+        for name, by_model in per_task.items():
+            lacking = [n for n in labels if n not in by_model]
+            if lacking:
+                raise DataError(f"{lacking[0]} has no samples of {name!r} (another set of lm-eval filters); give "
+                                "samples written with the same task config")
     result = compare_outputs([task_outputs(t, recs) for t, recs in per_task.items()], cfg.bootstrap, cfg.seed,
                              cfg.top_items)
     if out is not None:

@@ -110,6 +110,8 @@ def read_lm_eval_samples(path: Path, metric: str | None = None) -> list[ItemReco
                 logliks = np.array([float(x) for x in first], dtype=np.float64)  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 logliks = None
+        if logliks is not None and "acc_mutual_info" in (row.get("metrics") or []) and len(logliks) % 2 == 0:
+            logliks = logliks[: len(logliks) // 2]  # the second half: the options without their context
         if logliks is not None and len(logliks) > 1:
             if not np.isfinite(logliks).all():
                 raise DataError(f"{where}: a log-likelihood is NaN or infinite; every option needs a number")
@@ -125,10 +127,30 @@ def read_lm_eval_samples(path: Path, metric: str | None = None) -> list[ItemReco
             text = resps[0] if isinstance(resps, list) and resps else resps
             prediction = text if isinstance(text, str) else json.dumps(text)
         target = row.get("target")
-        label = int(target) if isinstance(target, (int, str)) and str(target).lstrip("-").isdigit() else None
+        label = int(target) if isinstance(target, (int, str)) and str(target).isdigit() else None
+        if label is not None and (logliks is None or label >= len(logliks)):
+            label = None  # a number that is not an option's index (a generated answer's "18") is no class
         records.append(ItemRecord(str(row["doc_id"]), row.get("doc_hash"), prediction, correct, logliks,
                                   label=label))
     return records
+
+
+def read_lm_eval_task(path: Path, task: str, metric: str | None = None) -> dict[str, list[ItemRecord]]:
+    """A samples file's items per filter: lm-eval writes a row per (filter, doc_id) where a task
+    has several filters (gsm8k's strict-match and flexible-extract); each becomes its own task,
+    `<task>/<filter>` (just `<task>` where there is one). A doc_id twice in one filter is refused."""
+    rows = _lines(path)
+    filters = list(dict.fromkeys(str(r.get("filter", "none")) for _, r in rows))
+    out: dict[str, list[ItemRecord]] = {}
+    seen: dict[str, set[str]] = {}
+    for (n, row), record in zip(rows, read_lm_eval_samples(path, metric)):
+        name = task if len(filters) == 1 else f"{task}/{row.get('filter', 'none')}"
+        if record.id in seen.setdefault(name, set()):
+            raise DataError(f"{path}: line {n}: doc_id {record.id} appears twice for filter "
+                            f"{row.get('filter', 'none')!r}; give each document once")
+        seen[name].add(record.id)
+        out.setdefault(name, []).append(record)
+    return out
 
 
 def read_item_file(path: str | Path) -> list[ItemRecord]:

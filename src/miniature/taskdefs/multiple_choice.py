@@ -6,6 +6,7 @@ options (the softmax of their log-likelihoods)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -81,8 +82,9 @@ class MultipleChoice(Task):
     def outputs(self, cfg: Any, spec: Any, weights: Any, items: MCDataset, run: RunDir,
                 progress: bool = False) -> Outputs:
         path, ident = weights
-        metric = cfg.multiple_choice.metric
-        key = content_key({"task": self.name, "checkpoint": ident, "items": items.fingerprint, "metric": metric})
+        # both answers are kept (acc's and acc_norm's): the metric picks one after loading, so
+        # changing it scores nothing again
+        key = content_key({"task": self.name, "checkpoint": ident, "items": items.fingerprint})
         file = run.path("predictions", f"{spec.name}-mc-{key}.npz")
 
         def score_it() -> Outputs:
@@ -95,9 +97,8 @@ class MultipleChoice(Task):
             model = to_device(load_causal_lm(spec, path)).eval()
             scores = score_encoded(model, encode_items(tokenizer, items.examples), pad_token_id(tokenizer), progress)
             acc, norm = choices(items.examples, scores), choices(items.examples, scores, norm=True)
-            chosen = norm if metric == "acc_norm" else acc
             gold = np.array([e.gold for e in items.examples], dtype=np.int64)
-            out = Outputs(tuple(items.ids), tuple(str(int(c)) for c in chosen), chosen == gold,
+            out = Outputs(tuple(items.ids), tuple(str(int(c)) for c in acc), acc == gold,
                           _softmax_rows(list(scores.logliks)), gold,
                           extra={"acc_choice": acc.astype(np.float64), "norm_choice": norm.astype(np.float64),
                                  "truncated": np.full(len(items), float(scores.truncated))}, source=str(file))
@@ -105,8 +106,13 @@ class MultipleChoice(Task):
                 out.save(tmp)
             return out
 
-        return cached("multiple-choice outputs", file, f"score {len(items)} items' options with {spec.name}",
-                      score_it, lambda: Outputs.load(file), marker=file)
+        out = cached("multiple-choice outputs", file, f"score {len(items)} items' options with {spec.name}",
+                     score_it, lambda: Outputs.load(file), marker=file)
+        if cfg.multiple_choice.metric == "acc":
+            return out
+        assert out.extra is not None and out.labels is not None
+        chosen = out.extra["norm_choice"].astype(np.int64)
+        return replace(out, predictions=tuple(str(int(c)) for c in chosen), correct=chosen == out.labels)
 
     def scores(self, items: MCDataset, outputs: Outputs) -> dict[str, Any]:
         assert outputs.extra is not None and outputs.labels is not None

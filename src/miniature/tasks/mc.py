@@ -3,13 +3,16 @@ each option's score is the summed log-probability of its continuation's tokens g
 (lm-eval's `loglikelihood` requests of a `multiple_choice` task), but the context runs through the
 model once per item and every option continues from its cached keys and values, in one batch.
 
-Tokens as lm-eval makes them (`HFLM._encode_pair`): trailing spaces of the context move to the
-continuation; the context is encoded alone and the continuation is what encoding the whole adds
-after it; no special tokens (an empty context is the end-of-text token). `acc`: the option with the
-highest log-likelihood; `acc_norm`: divided by the option's length in characters (lm-eval's
-`len(choice)`). A context longer than the model's window keeps its last tokens (counted). Several
-items share a forward pass: contexts padded on the left (positions counted from each one's first
-token), options padded on the right after them.
+Tokens as lm-eval 0.4.13 makes them (`HFLM._encode_pair`, `tok_encode`): trailing spaces of the
+context move to the continuation; the context is encoded alone and the continuation is what
+encoding the whole adds after it, both with the tokenizer's own special tokens (a Llama
+tokenizer's BOS; none for GPT-2's, SmolLM2's or Qwen's), none where the text already starts with
+the prefix token; an empty context is the prefix token (BOS, else end-of-text) unless the
+continuation starts with it. `acc`: the option with the highest log-likelihood; `acc_norm`:
+divided by the option's length in characters (lm-eval's `len(choice)`). A context longer than
+the model's window keeps its last tokens, per option as lm-eval cuts each request (counted).
+Several items share a forward pass: contexts padded on the left (positions counted from each
+one's first token), options padded on the right after them.
 """
 
 from __future__ import annotations
@@ -23,42 +26,58 @@ import numpy as np
 from miniature.exceptions import DataError
 
 
+def prefix_token_id(tokenizer: Any) -> int | None:
+    """lm-eval's prefix token: BOS, else end-of-text."""
+    return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    """lm-eval's `tok_encode` (no add_bos_token given): the tokenizer's own special tokens, none
+    where the text already starts with the prefix token's text."""
+    prefix = prefix_token_id(tokenizer)
+    starts = prefix is not None and text.startswith(tokenizer.decode(prefix))
+    return list(tokenizer.encode(text, **({"add_special_tokens": False} if starts else {})))
+
+
 def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """The context's tokens and the continuation's, as lm-eval encodes a request."""
+    if context == "":
+        cont = list(tokenizer.encode(continuation, add_special_tokens=False))
+        prefix = prefix_token_id(tokenizer)
+        if prefix is None:
+            raise DataError("an empty context needs a BOS or end-of-text token, and the tokenizer has neither")
+        return ([prefix], cont) if not cont or cont[0] != prefix else (cont[:1], cont[1:])
     spaces = len(context) - len(context.rstrip())
     if spaces:
         continuation, context = context[-spaces:] + continuation, context[:-spaces]
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
-    return list(ctx), list(whole[len(ctx):])
+    whole, ctx = _encode(tokenizer, context + continuation), _encode(tokenizer, context)
+    return ctx, whole[len(ctx):]
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """Every item's context tokens and its options' continuation tokens."""
+    """Every item's context tokens and its options' continuation tokens; `own`: per item, each
+    option's own context where they differ (lm-eval's empty-context rule), else None."""
 
     contexts: tuple[tuple[int, ...], ...]
     options: tuple[tuple[tuple[int, ...], ...], ...]
+    own: tuple[tuple[tuple[int, ...], ...] | None, ...] = ()
 
 
 def encode_items(tokenizer: Any, items: Sequence[Any]) -> Encoded:
     """Each item encoded once: its context and each option (after the item's delimiter)."""
-    eot = tokenizer.eos_token_id
-    contexts, options = [], []
+    contexts, options, own = [], [], []
     for item in items:
         pairs = [encode_pair(tokenizer, item.context, item.delimiter + o) for o in item.options]
-        ctx = pairs[0][0] or ([eot] if eot is not None else [])
-        if not ctx:
-            raise DataError(f"item {item.id!r}: an empty context and a tokenizer without an end-of-text token")
-        for (other, _), o in zip(pairs, item.options):
-            if (other or ctx) != ctx:  # the same context for every option, by construction
-                raise DataError(f"item {item.id!r}: its context tokenizes differently before option {o!r}")
+        ctx = pairs[0][0]
+        differ = any(other != ctx for other, _ in pairs)
+        own.append(tuple(tuple(c) for c, _ in pairs) if differ else None)
         empty = [o for (_, cont), o in zip(pairs, item.options) if not cont]
         if empty:
             raise DataError(f"item {item.id!r}: option {empty[0]!r} tokenizes to nothing; give it text")
         contexts.append(tuple(ctx))
         options.append(tuple(tuple(cont) for _, cont in pairs))
-    return Encoded(tuple(contexts), tuple(options))
+    return Encoded(tuple(contexts), tuple(options), tuple(own))
 
 
 @dataclass(frozen=True)
@@ -86,20 +105,27 @@ def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = Fa
     device = next(model.parameters()).device
     window = window_of(model)
     n = len(encoded.contexts)
-    contexts, truncated = [], 0
-    for ctx, conts in zip(encoded.contexts, encoded.options):
-        keep = window - max(len(c) for c in conts) + 1  # the context tokens that fit beside the longest option
-        if keep < 1:
-            raise DataError(f"an option of {max(len(c) for c in conts)} tokens does not fit the model's window "
-                            f"of {window}")
-        truncated += len(ctx) > keep
-        contexts.append(ctx[-keep:])
-    order = sorted(range(n), key=lambda k: (len(contexts[k]), max(len(c) for c in encoded.options[k])))
+    own = encoded.own or (None,) * n
     logliks: list[np.ndarray] = [np.zeros(0)] * n
     greedy: list[np.ndarray] = [np.zeros(0, dtype=bool)] * n
-    bar = tqdm(total=n, desc="options", unit="item", disable=not progress, mininterval=1.0)
+    shared, truncated = [], 0
+    for k, (ctx, conts) in enumerate(zip(encoded.contexts, encoded.options)):
+        if max(len(c) for c in conts) > window:
+            raise DataError(f"an option of {max(len(c) for c in conts)} tokens does not fit the model's window "
+                            f"of {window}")
+        cut = len(ctx) + max(len(c) for c in conts) - 1 > window
+        truncated += cut
+        if cut or own[k] is not None:  # lm-eval cuts (and words) each request on its own: so does this item
+            alone = [_alone(model, list((own[k] or (ctx,) * len(conts))[j]), list(c), window, device)
+                     for j, c in enumerate(conts)]
+            logliks[k], greedy[k] = np.array([a[0] for a in alone]), np.array([a[1] for a in alone])
+        else:
+            shared.append(k)
+    contexts = list(encoded.contexts)
+    order = sorted(shared, key=lambda k: (len(contexts[k]), max(len(c) for c in encoded.options[k])))
+    bar = tqdm(total=len(order), desc="options", unit="item", disable=not progress, mininterval=1.0)
     with torch.inference_mode():
-        for start in range(0, n, batch_items):
+        for start in range(0, len(order), batch_items):
             chunk = order[start : start + batch_items]
             width = max(len(contexts[k]) for k in chunk)
             ids = torch.full((len(chunk), width), pad_id, dtype=torch.long, device=device)
@@ -146,6 +172,19 @@ def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = Fa
             bar.update(len(chunk))
     bar.close()
     return Scores(tuple(logliks), tuple(greedy), int(truncated))
+
+
+def _alone(model: Any, ctx: list[int], cont: list[int], window: int, device: Any) -> tuple[float, bool]:
+    """One request as lm-eval runs it: (context + continuation) cut to the window's last positions
+    (less the last token, which predicts nothing), in one pass."""
+    import torch
+
+    tokens = (ctx + cont)[-(window + 1):][:-1]
+    with torch.inference_mode():
+        lp = torch.log_softmax(model(input_ids=torch.tensor([tokens], device=device)).logits[0, -len(cont):].float(),
+                               -1)
+    target = torch.tensor(cont, device=device)
+    return float(lp.gather(-1, target[:, None]).double().sum()), bool((lp.argmax(-1) == target).all())
 
 
 def choices(items: Sequence[Any], scores: Scores, norm: bool = False) -> np.ndarray:
