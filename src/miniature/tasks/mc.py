@@ -17,6 +17,7 @@ one's first token), options padded on the right after them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,7 @@ def window_of(model: Any) -> int:
 
 
 def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = False,
-                  batch_items: int = 16) -> Scores:
+                  batch_items: int = 32) -> Scores:
     """Every option of every item scored, `batch_items` items at a time (sorted by length): one
     forward pass over their contexts (padded on the left, their keys and values kept), then one
     over all their options, each continuing from its own item's context."""
@@ -144,26 +145,35 @@ def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = Fa
             owner = torch.tensor([b for b, _ in rows], device=device)
             ll = first[owner, firsts].double().cpu().numpy()
             ok = (first.argmax(-1)[owner] == firsts).cpu().numpy()
-            rest = max(len(c) for c in row_conts) - 1
-            if rest > 0:
-                past = out.past_key_values
-                past.batch_select_indices(owner)  # each option row continues its own item's context
-                more = torch.full((len(rows), rest), pad_id, dtype=torch.long, device=device)
-                more_mask = torch.zeros((len(rows), rest), dtype=torch.long, device=device)
-                for r, c in enumerate(row_conts):
-                    more[r, : len(c) - 1] = torch.tensor(c[:-1], device=device)
-                    more_mask[r, : len(c) - 1] = 1
-                lengths = mask.sum(-1)[owner]
-                pos = lengths[:, None] + torch.arange(rest, device=device)[None, :]
-                logits = model(input_ids=more, attention_mask=torch.cat([mask[owner], more_mask], 1),
-                               position_ids=pos, past_key_values=past, use_cache=False).logits
+            # options of more than one token continue in groups of similar length (little padding),
+            # each from its own rows of the contexts' cache
+            longer = sorted((r for r, c in enumerate(row_conts) if len(c) > 1), key=lambda r: len(row_conts[r]))
+            groups: list[list[int]] = []
+            for r in longer:
+                if not groups or len(row_conts[r]) > 2 * len(row_conts[groups[-1][0]]):
+                    groups.append([])
+                groups[-1].append(r)
+            past = out.past_key_values
+            for g, group in enumerate(groups):
+                cache = past if g == len(groups) - 1 else copy.deepcopy(past)
+                cache.batch_select_indices(owner[group])  # each option row continues its own item's context
+                rest = max(len(row_conts[r]) for r in group) - 1
+                more = torch.full((len(group), rest), pad_id, dtype=torch.long, device=device)
+                more_mask = torch.zeros((len(group), rest), dtype=torch.long, device=device)
+                for i, r in enumerate(group):
+                    more[i, : len(row_conts[r]) - 1] = torch.tensor(row_conts[r][:-1], device=device)
+                    more_mask[i, : len(row_conts[r]) - 1] = 1
+                rows_mask = mask[owner[group]]
+                pos = rows_mask.sum(-1)[:, None] + torch.arange(rest, device=device)[None, :]
+                logits = model(input_ids=more, attention_mask=torch.cat([rows_mask, more_mask], 1),
+                               position_ids=pos, past_key_values=cache, use_cache=False).logits
                 lp = torch.log_softmax(logits.float(), -1)
-                for r, c in enumerate(row_conts):
-                    if len(c) > 1:
-                        target = torch.tensor(c[1:], device=device)
-                        steps = lp[r, : len(c) - 1]
-                        ll[r] += float(steps.gather(-1, target[:, None]).double().sum())
-                        ok[r] &= bool((steps.argmax(-1) == target).all())
+                for i, r in enumerate(group):
+                    c = row_conts[r]
+                    target = torch.tensor(c[1:], device=device)
+                    steps = lp[i, : len(c) - 1]
+                    ll[r] += float(steps.gather(-1, target[:, None]).double().sum())
+                    ok[r] &= bool((steps.argmax(-1) == target).all())
             at = 0
             for b, k in enumerate(chunk):
                 m = len(encoded.options[k])
