@@ -29,24 +29,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 ARC = Path(__file__).resolve().parents[2] / "shared" / "data" / "arc" / "ARC-Easy-Test.jsonl"
 TARGET = 3.0
-TASK = """task: arc_local
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question.stem}}}}\\nAnswer:"
-doc_to_choice: "{{{{question.choices | map(attribute='text') | list}}}}"
-doc_to_target: "{{{{(question.choices | map(attribute='label') | list).index(answerKey)}}}}"
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-"""
 
 
 def main() -> None:
@@ -61,7 +43,7 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
     from transformers import AutoModelForCausalLM
 
-    from miniature.data.mc import load_mc_dataset
+    from miniature.data.mc import LM_EVAL_ARC_TASK, load_mc_dataset
     from miniature.families import pad_token_id
     from miniature.tasks.mc import choices, encode_items, score_encoded
     from miniature.zoo import dequantized, load_tokenizer, resolve_model
@@ -79,7 +61,7 @@ def main() -> None:
     acc, norm = choices(items, scores), choices(items, scores, norm=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "arc_local.yaml").write_text(TASK.format(data=ARC))
+        (Path(tmp) / "arc_local.yaml").write_text(LM_EVAL_ARC_TASK.format(data=ARC))
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size, device="cpu")
         start = time.perf_counter()
         out = simple_evaluate(lm, tasks=["arc_local"], limit=args.n, log_samples=True,

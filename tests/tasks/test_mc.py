@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from miniature.data.mc import MCItem, load_mc_dataset, make_mc_dataset
+from miniature.data.mc import LM_EVAL_ARC_TASK, MCItem, load_mc_dataset, make_mc_dataset
 from miniature.exceptions import DataError
 from miniature.tasks.mc import Scores, choices, encode_items, encode_pair, score_encoded
 from tests.conftest import SHARED, need_shared
@@ -193,22 +193,6 @@ def test_requests_encode_as_lm_eval_encodes_them(bpe_tokenizer):
         assert ctx == [lm.prefix_token_id] and cont == tok.encode(" blue", add_special_tokens=False)
 
 
-ARC_TASK = """task: arc_local
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question.stem}}}}\\nAnswer:"
-doc_to_choice: "{{{{question.choices | map(attribute='text') | list}}}}"
-doc_to_target: "{{{{(question.choices | map(attribute='label') | list).index(answerKey)}}}}"
-metric_list:
-  - metric: acc
-  - metric: acc_norm
-"""
-
-
 @pytest.mark.slow
 def test_smollm2_on_arc_easy_scores_as_lm_eval_does(tmp_path):
     """The real model on real items: SmolLM2-135M (dequantized from its GGUF) on the first 60
@@ -232,7 +216,7 @@ def test_smollm2_on_arc_easy_scores_as_lm_eval_does(tmp_path):
     tok, model = load_tokenizer(spec), AutoModelForCausalLM.from_pretrained(spec.source).eval()
     items = load_mc_dataset(str(ARC_EASY), limit=60).examples
     scores = score_encoded(model, encode_items(tok, items), pad_token_id(tok))
-    (tmp_path / "arc_local.yaml").write_text(ARC_TASK.format(data=ARC_EASY))
+    (tmp_path / "arc_local.yaml").write_text(LM_EVAL_ARC_TASK.format(data=ARC_EASY))
     out = simple_evaluate(HFLM(pretrained=model, tokenizer=tok, batch_size=16, device="cpu"), tasks=["arc_local"],
                           limit=60, log_samples=True, task_manager=TaskManager(include_path=str(tmp_path)),
                           verbosity="ERROR")

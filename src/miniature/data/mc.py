@@ -18,6 +18,28 @@ from miniature.files import json_lines
 MC_DATASETS = {"arc_easy": ("allenai/ai2_arc", "ARC-Easy"), "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge")}
 
 
+# lm-evaluation-harness's task config that scores an ARC JSONL file (`{data}`) as this module reads
+# it: arc_easy's prompt and choices over the file's nested fields (the reference in tests and benchmarks)
+LM_EVAL_ARC_TASK = """task: arc_local
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question.stem}}}}\\nAnswer:"
+doc_to_choice: "{{{{question.choices | map(attribute='text') | list}}}}"
+doc_to_target: "{{{{(question.choices | map(attribute='label') | list).index(answerKey)}}}}"
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: acc_norm
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
 @dataclass(frozen=True)
 class MCItem:
     id: str
