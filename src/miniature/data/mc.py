@@ -1,22 +1,24 @@
-"""Multiple-choice items (a context and two or more options, one of them gold), read from ARC's
-JSONL (`{"id", "question": {"stem", "choices": [{"text", "label"}]}, "answerKey"}`) or from a plain
-JSONL (`{"id", "context", "options", "gold"}`), with lm-evaluation-harness's prompt for ARC
-("Question: {stem}\\nAnswer:", each option a continuation after a space)."""
+"""Multiple-choice items (a context and two or more options, one of them gold) with
+lm-evaluation-harness's prompts, from the benchmarks' own files or the hub: ARC (its JSONL),
+HellaSwag (llama.cpp's text format), PIQA (`valid.jsonl` and `valid-labels.lst`), BoolQ
+(SuperGLUE's `val.jsonl`), MMLU (the release's folder or a subject's CSV, with 0-5 dev shots),
+and a plain JSONL of `{id, context, options, gold}`. docs/data.md has the table of prompts."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import random
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from miniature.exceptions import DataError
-from miniature.files import json_lines
-
-# registered names: (hub id, config) of the hub's copy; the local files under ../shared/data
-MC_DATASETS = {"arc_easy": ("allenai/ai2_arc", "ARC-Easy"), "arc_challenge": ("allenai/ai2_arc", "ARC-Challenge")}
-
+from miniature.files import json_lines, read_text
 
 # lm-evaluation-harness's task config that scores an ARC JSONL file (`{data}`) as this module reads
 # it: arc_easy's prompt and choices over the file's nested fields (the reference in tests and benchmarks)
@@ -38,6 +40,8 @@ metric_list:
     aggregation: mean
     higher_is_better: true
 """
+
+MMLU_LETTERS = ("A", "B", "C", "D")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ def make_mc_dataset(items: list[MCItem], source: str) -> MCDataset:
     return MCDataset(tuple(items), source, digest)
 
 
+# ---- one item of each set, lm-eval's prompt
+
+
 def arc_item(row: dict, where: str) -> MCItem:
     """One ARC question with lm-eval's arc_easy/arc_challenge prompt."""
     try:
@@ -88,6 +95,53 @@ def arc_item(row: dict, where: str) -> MCItem:
     if str(key) not in labels:
         raise DataError(f"{where}: answerKey {key!r} is not one of the labels {labels}")
     return MCItem(str(row["id"]), f"Question: {stem}\nAnswer:", tuple(texts), labels.index(str(key)))
+
+
+def hellaswag_text(text: str) -> str:
+    """lm-eval's HellaSwag `preprocess`: WikiHow's bracketed tags out, double spaces single."""
+    text = text.strip().replace(" [title]", ". ")
+    return re.sub("\\[.*?\\]", "", text).replace("  ", " ")
+
+
+def hellaswag_item(index: int, activity: str, ctx_a: str, ctx_b: str, endings: list[str], gold: int) -> MCItem:
+    """lm-eval's hellaswag: `{activity}: {ctx_a} {Ctx_b}` (ctx_b capitalized), the endings."""
+    ctx = ctx_a + " " + ctx_b.capitalize()
+    return MCItem(f"hellaswag-{index}", hellaswag_text(activity + ": " + ctx),
+                  tuple(hellaswag_text(e) for e in endings), gold)
+
+
+def piqa_item(row: dict, label: Any, where: str, index: int) -> MCItem:
+    try:
+        goal, options, gold = str(row["goal"]), (str(row["sol1"]), str(row["sol2"])), int(label)
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{where}: a PIQA item needs goal, sol1, sol2 and a label 0 or 1") from None
+    return MCItem(str(row.get("id", f"piqa-{index}")), f"Question: {goal}\nAnswer:", options, gold)
+
+
+def boolq_item(row: dict, where: str, index: int) -> MCItem:
+    label = row.get("label", row.get("answer"))
+    truth = {"true": 1, "false": 0, "1": 1, "0": 0}.get(str(label).strip().lower())
+    if "passage" not in row or "question" not in row or truth is None:
+        raise DataError(f"{where}: a BoolQ item needs passage, question and label (true/false)")
+    return MCItem(f"boolq-{row.get('idx', index)}", f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:",
+                  ("no", "yes"), truth)
+
+
+def mmlu_question(question: str, options: list[str]) -> str:
+    """lm-eval's mmlu `doc_to_text`."""
+    lines = [question.strip()] + [f"{letter}. {o}" for letter, o in zip(MMLU_LETTERS, options)]
+    return "\n".join(lines) + "\nAnswer:"
+
+
+def mmlu_items(subject: str, rows: list[tuple[str, list[str], int]], shots: list[tuple[str, list[str], int]],
+               limit: int | None) -> list[MCItem]:
+    """lm-eval's mmlu context: the subject's description, then `shots` dev questions each followed by
+    " " and its letter and a blank line (its first_n sampler), then the question; the options are
+    the letters."""
+    head = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    head += "".join(f"{mmlu_question(q, o)} {MMLU_LETTERS[g]}\n\n" for q, o, g in shots)
+    return [MCItem(f"{subject}-{k}", head + mmlu_question(q, o), MMLU_LETTERS, g)
+            for k, (q, o, g) in enumerate(rows[:limit] if limit is not None else rows)]
 
 
 def plain_item(row: dict, where: str) -> MCItem:
@@ -110,42 +164,199 @@ def check_item(item: MCItem, where: str) -> MCItem:
     return item
 
 
-def load_mc_dataset(source: str, split: str = "test", limit: int | None = None) -> MCDataset:
-    """Items from a local .jsonl (ARC's format or the plain one, told apart per line) or a
-    registered name (`arc_easy`, `arc_challenge`: the hub's allenai/ai2_arc); the first `limit`."""
-    path = Path(source)
-    if path.suffix == ".jsonl" or path.is_file():
-        items = []
-        for n, row in json_lines(path):
-            where = f"{path}: line {n}"
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: not a JSON object")
-            items.append(check_item(arc_item(row, where) if "question" in row and "answerKey" in row
-                                    else plain_item(row, where), where))
-            if limit is not None and len(items) >= limit:
-                break
-        if not items:
-            raise DataError(f"{path}: no items in it")
-        ids = [i.id for i in items]
-        if len(set(ids)) != len(ids):
-            raise DataError(f"{path}: id {next(i for i in ids if ids.count(i) > 1)!r} appears twice")
-        return make_mc_dataset(items, str(path) + (f"[:{limit}]" if limit else ""))
-    if source not in MC_DATASETS:
-        raise DataError(f"unknown multiple-choice dataset {source!r}: give a .jsonl file or one of "
-                        f"{', '.join(MC_DATASETS)}")
-    hub, config = MC_DATASETS[source]
+# ---- local files
+
+
+def _hellaswag_file(path: Path) -> Iterator[MCItem]:
+    """llama.cpp's `--hellaswag` text: per task a context line, the gold index, four endings. The
+    context is `{activity}: {ctx_a} {ctx_b}` as llama.cpp scores it (ctx_b's first letter as the
+    file has it: lm-eval capitalizes it, and the file does not say where ctx_b starts)."""
+    lines = read_text(path).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) % 6:
+        raise DataError(f"{path}: {len(lines)} lines; llama.cpp's HellaSwag format has 6 a task (context, gold "
+                        "index, 4 endings)")
+    for t in range(len(lines) // 6):
+        ctx, gold, *endings = lines[6 * t : 6 * t + 6]
+        if not gold.strip().isdigit():
+            raise DataError(f"{path}: line {6 * t + 2}: {gold!r} is not a gold index (0 to 3)")
+        yield MCItem(f"hellaswag-{t}", hellaswag_text(ctx), tuple(hellaswag_text(e) for e in endings), int(gold))
+
+
+def _piqa_labels(path: Path) -> list[str] | None:
+    labels = path.with_name(path.stem + "-labels.lst")
+    if not labels.exists():
+        return None
+    return [x.strip() for x in read_text(labels).split("\n") if x.strip()]
+
+
+def _jsonl(path: Path) -> Iterator[MCItem]:
+    """ARC's JSONL, PIQA's (labels from `<name>-labels.lst` beside it), BoolQ's or the plain
+    format, told apart by each line's fields."""
+    labels: list[str] | None = None
+    for k, (n, row) in enumerate(json_lines(path)):
+        where = f"{path}: line {n}"
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: not a JSON object")
+        if "question" in row and "answerKey" in row:
+            yield arc_item(row, where)
+        elif "goal" in row and "sol1" in row:
+            if labels is None:
+                labels = _piqa_labels(path) if "label" not in row else []
+                if labels is None:
+                    raise DataError(f"{where}: a PIQA item without its label, and no "
+                                    f"{path.stem}-labels.lst beside {path.name}")
+            if "label" in row:
+                yield piqa_item(row, row["label"], where, k)
+            elif k < len(labels):
+                yield piqa_item(row, labels[k], where, k)
+            else:
+                raise DataError(f"{path.stem}-labels.lst: {len(labels)} labels for more items; one a line, aligned")
+        elif "passage" in row and "question" in row:
+            yield boolq_item(row, where, k)
+        else:
+            yield plain_item(row, where)
+
+
+def _mmlu_rows(path: Path) -> list[tuple[str, list[str], int]]:
+    """An MMLU CSV (no header: question, A, B, C, D, answer letter)."""
+    rows = []
+    for n, row in enumerate(csv.reader(io.StringIO(read_text(path), newline="")), 1):
+        if not row:
+            continue
+        if len(row) != 6 or row[5].strip() not in MMLU_LETTERS:
+            raise DataError(f"{path}: row {n}: an MMLU row is question,A,B,C,D,answer (a letter A-D); it has "
+                            f"{len(row)} fields")
+        rows.append((row[0], row[1:5], MMLU_LETTERS.index(row[5].strip())))
+    return rows
+
+
+def _mmlu_local(path: Path, split: str, shots: int, limit: int | None) -> list[MCItem]:
+    """MMLU from the release's folder (`<split>/<subject>_<split>.csv`; shots from `dev/`), or one
+    `<subject>_<split>.csv` (shots from `../dev/` beside it)."""
+    if path.is_dir():
+        folder = path / split
+        files = sorted(folder.glob(f"*_{split}.csv"))
+        if not files:
+            raise DataError(f"{path}: no {split}/<subject>_{split}.csv files; give MMLU's release folder "
+                            "(test/, dev/) or one subject's CSV")
+    else:
+        files = [path]
+    items: list[MCItem] = []
+    for file in files:
+        subject = re.sub(r"_(test|dev|val)$", "", file.stem)
+        shot_rows: list[tuple[str, list[str], int]] = []
+        if shots:
+            dev = file.parent.parent / "dev" / f"{subject}_dev.csv"
+            if not dev.exists():
+                raise DataError(f"{file}: {shots}-shot needs {dev} (MMLU's dev split, the shots)")
+            shot_rows = _mmlu_rows(dev)
+            if len(shot_rows) < shots:
+                raise DataError(f"{dev}: {len(shot_rows)} questions, fewer than shots {shots}")
+        items += mmlu_items(subject, _mmlu_rows(file), shot_rows[:shots], limit)
+    return items
+
+
+# ---- registered names: the hub's copies
+
+
+def _hub_rows(hub: str, config: str | None, split: str) -> Any:
     try:
         from datasets import load_dataset
 
-        rows = load_dataset(hub, config, split=split)
+        return load_dataset(hub, config, split=split)
     except Exception as e:  # noqa: BLE001 - offline, unknown split, ...: one line
-        raise DataError(f"could not load {hub} ({config}, split {split}): {str(e).splitlines()[0]}") from None
-    items = []
-    for n, row in enumerate(rows):
-        if limit is not None and n >= limit:
-            break
-        q = {"id": row["id"], "question": {"stem": row["question"], "choices": [
-            {"text": t, "label": lab} for t, lab in zip(row["choices"]["text"], row["choices"]["label"])]},
-            "answerKey": row["answerKey"]}
-        items.append(check_item(arc_item(q, f"{hub} row {n}"), f"{hub} row {n}"))
-    return make_mc_dataset(items, f"{hub}:{config}:{split}" + (f"[:{limit}]" if limit else ""))
+        raise DataError(f"could not load {hub} ({config or 'default'}, split {split}): {str(e).splitlines()[0]}") \
+            from None
+
+
+def _arc_hub(config: str) -> Callable[[str, int, int | None], list[MCItem]]:
+    def read(split: str, shots: int, limit: int | None) -> list[MCItem]:
+        out = []
+        for n, row in enumerate(_hub_rows("allenai/ai2_arc", config, split)):
+            if limit is not None and n >= limit:
+                break
+            q = {"id": row["id"], "question": {"stem": row["question"], "choices": [
+                {"text": t, "label": lab} for t, lab in zip(row["choices"]["text"], row["choices"]["label"])]},
+                "answerKey": row["answerKey"]}
+            out.append(arc_item(q, f"allenai/ai2_arc row {n}"))
+        return out
+    return read
+
+
+def _hellaswag_hub(split: str, shots: int, limit: int | None) -> list[MCItem]:
+    rows = _hub_rows("Rowan/hellaswag", None, split)
+    return [hellaswag_item(n, r["activity_label"], r["ctx_a"], r["ctx_b"], list(r["endings"]), int(r["label"]))
+            for n, r in enumerate(rows) if limit is None or n < limit]
+
+
+def _piqa_hub(split: str, shots: int, limit: int | None) -> list[MCItem]:
+    rows = _hub_rows("baber/piqa", None, split)
+    return [piqa_item(r, r["label"], f"baber/piqa row {n}", n) for n, r in enumerate(rows)
+            if limit is None or n < limit]
+
+
+def _boolq_hub(split: str, shots: int, limit: int | None) -> list[MCItem]:
+    rows = _hub_rows("aps/super_glue", "boolq", split)
+    return [boolq_item(r, f"aps/super_glue row {n}", n) for n, r in enumerate(rows) if limit is None or n < limit]
+
+
+def _mmlu_hub(split: str, shots: int, limit: int | None) -> list[MCItem]:
+    by_subject: dict[str, list[tuple[str, list[str], int]]] = {}
+    for r in _hub_rows("cais/mmlu", "all", split):
+        by_subject.setdefault(r["subject"], []).append((r["question"], list(r["choices"]), int(r["answer"])))
+    dev: dict[str, list[tuple[str, list[str], int]]] = {}
+    if shots:
+        for r in _hub_rows("cais/mmlu", "all", "dev"):
+            dev.setdefault(r["subject"], []).append((r["question"], list(r["choices"]), int(r["answer"])))
+    return [item for subject in sorted(by_subject)
+            for item in mmlu_items(subject, by_subject[subject], dev.get(subject, [])[:shots], limit)]
+
+
+# name -> (default split, reader(split, shots, limit)); MMLU's limit is per subject, as lm-eval's
+MC_DATASETS: dict[str, tuple[str, Callable[[str, int, int | None], list[MCItem]]]] = {
+    "arc_easy": ("test", _arc_hub("ARC-Easy")), "arc_challenge": ("test", _arc_hub("ARC-Challenge")),
+    "hellaswag": ("validation", _hellaswag_hub), "piqa": ("validation", _piqa_hub),
+    "boolq": ("validation", _boolq_hub), "mmlu": ("test", _mmlu_hub)}
+FEW_SHOT = ("mmlu",)  # the sets with a few-shot split
+
+
+def _is_mmlu(path: Path) -> bool:
+    return (path.is_dir() and (path / "test").is_dir()) or path.suffix == ".csv"
+
+
+def load_mc_dataset(source: str, split: str | None = None, limit: int | None = None, shots: int = 0) -> MCDataset:
+    """Items from a local file or folder (the table above; the format told from the file), or a
+    registered name (`MC_DATASETS`: the hub's copy, its default split where `split` is None); the
+    first `limit` (MMLU: of each subject); `shots` answered dev questions before each (MMLU only)."""
+    path = Path(source)
+    local = path.exists() or path.suffix in (".jsonl", ".txt", ".csv")
+    mmlu = _is_mmlu(path) if local else source == "mmlu"
+    if shots and not mmlu:
+        raise DataError(f"{source}: shots {shots} needs a set with a few-shot split (MMLU's dev); set shots to 0")
+    if local:
+        if mmlu:
+            raw = _mmlu_local(path, split or "test", shots, limit)
+        else:
+            reader = _hellaswag_file(path) if path.suffix == ".txt" else _jsonl(path)
+            raw = []
+            for item in reader:
+                raw.append(item)
+                if limit is not None and len(raw) >= limit:
+                    break
+        where, name = str(path), str(path) + (f"[:{limit}]" if limit else "")
+    else:
+        if source not in MC_DATASETS:
+            raise DataError(f"unknown multiple-choice dataset {source!r}: give a local file (.jsonl, HellaSwag's "
+                            f".txt, MMLU's folder or .csv) or one of {', '.join(MC_DATASETS)}")
+        default, read = MC_DATASETS[source]
+        raw = read(split or default, shots, limit)
+        where = name = f"{source}:{split or default}" + (f"[:{limit}]" if limit else "")
+    items = [check_item(item, where) for item in raw]
+    if not items:
+        raise DataError(f"{where}: no items in it")
+    ids = [i.id for i in items]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{where}: id {next(i for i in ids if ids.count(i) > 1)!r} appears twice")
+    return make_mc_dataset(items, name + (f"[{shots}-shot]" if shots else ""))

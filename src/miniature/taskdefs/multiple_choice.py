@@ -1,4 +1,4 @@
-"""Multiple choice by log-likelihood (ARC and any JSONL of items), zero-shot, for causal language
+"""Multiple choice by log-likelihood (ARC, HellaSwag, PIQA, BoolQ, MMLU and any JSONL of items) for causal language
 models, with lm-evaluation-harness's semantics (`miniature.tasks.mc`). Models are used as they are
 (no fine-tuning); a compressed variant is derived from its source's weights. Outputs: the chosen
 option (`acc`'s or `acc_norm`'s, the config says), whether it is gold, and the distribution over the
@@ -23,9 +23,13 @@ from miniature.taskdefs.base import Outputs, Task, register
 class MultipleChoiceConfig(Section):
     """Multiple choice by log-likelihood of causal language models (zero-shot, lm-eval's semantics)."""
 
-    data: str = "arc_easy"  # .jsonl (ARC's format or {id, context, options, gold}), or arc_easy / arc_challenge
-    split: str = "test"  # of a hub dataset
-    limit: int | None = Field(None, gt=0)  # the first N items
+    # a local file or folder (ARC's or PIQA's or BoolQ's JSONL, HellaSwag's llama.cpp .txt, MMLU's folder or
+    # a subject's .csv, a JSONL of {id, context, options, gold}), or arc_easy, arc_challenge, hellaswag,
+    # piqa, boolq, mmlu (the hub's copies)
+    data: str = "arc_easy"
+    split: str | None = None  # of MMLU's folder or a hub dataset (None: its evaluation split)
+    limit: int | None = Field(None, gt=0)  # the first N items (MMLU: of each subject, as lm-eval's --limit)
+    shots: int = Field(0, ge=0, le=5)  # MMLU: answered dev questions before each (lm-eval's first_n)
     metric: Literal["acc", "acc_norm"] = "acc"  # the answer: the likeliest option, or per character (acc_norm)
     seed: int = 0  # which items a `limit` on embedded points draws
 
@@ -44,7 +48,8 @@ def _softmax_rows(logliks: list[np.ndarray]) -> np.ndarray:
 class MultipleChoice(Task):
     name = "multiple_choice"
     config = MultipleChoiceConfig
-    description = "multiple choice by log-likelihood (ARC, any JSONL of items): zero-shot causal language models"
+    description = ("multiple choice by log-likelihood (ARC, HellaSwag, PIQA, BoolQ, MMLU, any JSONL of items): causal "
+                   "language models")
     items_noun = "multiple-choice items"
     sections = ("multiple_choice",)
     head = "causal_lm"
@@ -67,7 +72,7 @@ class MultipleChoice(Task):
 
     def items(self, cfg: Any) -> MCDataset:
         c = cfg.multiple_choice
-        return load_mc_dataset(c.data, c.split, c.limit)
+        return load_mc_dataset(c.data, c.split, c.limit, c.shots)
 
     def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
         entry = cfg.models[i]
