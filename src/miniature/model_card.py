@@ -107,9 +107,11 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     run = RunDir(cfg.run_dir)
     tasks = {t for n in cfg.characteristics for t in CHARACTERISTICS.get(n).task_names(cfg)}
     qa = "qa" in tasks  # else: classifiers, else the language models of multiple choice
-    lm = not qa and "classification" not in tasks and "multiple_choice" in tasks
-    if lm:
-        return _language_model_card(cfg, specs, labels, run, progress)
+    from miniature.taskdefs import TASKS
+
+    causal = [t for t in TASKS if t in tasks and TASKS.get(t).head == "causal_lm"]
+    if not qa and "classification" not in tasks and causal:
+        return _language_model_card(cfg, causal[0], specs, labels, run, progress)
     if qa:
         train = qa_train_data(cfg)
         dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
@@ -133,22 +135,20 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     return card_rows(rows)
 
 
-def _language_model_card(cfg: Any, specs: list, labels: list[str], run: Any, progress: bool) -> list[dict]:
-    """Table 1 of a study of language models (multiple choice): each model as it scores the
-    options, timed on the first 16 items' contexts."""
+def _language_model_card(cfg: Any, name: str, specs: list, labels: list[str], run: Any,
+                         progress: bool) -> list[dict]:
+    """Table 1 of a study of language models: each model timed on its task's sample inputs (the
+    first items' contexts; the first windows of the text)."""
     from miniature.taskdefs import TASKS
     from miniature.tasks.training import to_device
     from miniature.zoo import load_causal_lm, load_tokenizer
 
-    task = TASKS.get("multiple_choice")
-    items = task.items(cfg).examples[:16]
+    task = TASKS.get(name)
     rows = []
     for i, (spec, label) in enumerate(zip(specs, labels)):
         path, _ = task.weights(cfg, i, specs, None, run, progress)
         model = to_device(load_causal_lm(spec, path)).eval()
-        tokenizer = load_tokenizer(spec, path)
-        inputs = [{"input_ids": ids, "attention_mask": [1] * len(ids)}
-                  for ids in (tokenizer(e.context, add_special_tokens=False)["input_ids"] for e in items)]
+        inputs = task.card_inputs(cfg, load_tokenizer(spec, path))
         rows.append(card_row(label, model, path, inputs))
     return card_rows(rows)
 

@@ -173,7 +173,13 @@ def wilson_interval(share: float, n: int, z: float = 1.959963984540054) -> tuple
 def gold_change(p: np.ndarray, q: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     """The change of the gold outcome's probability, q[gold] - p[gold]: mean, RMS, p1, p5, p95, p99."""
     rows = np.arange(len(gold))
-    d = np.asarray(q, dtype=np.float64)[rows, gold] - np.asarray(p, dtype=np.float64)[rows, gold]
+    return probability_change(np.asarray(p, dtype=np.float64)[rows, gold], np.asarray(q, dtype=np.float64)[rows, gold])
+
+
+def probability_change(p_gold: np.ndarray, q_gold: np.ndarray) -> dict[str, float]:
+    """The change q - p of the gold outcome's probability per item (llama.cpp's delta-p of the actual
+    next token): mean, RMS, p1, p5, p95, p99."""
+    d = np.asarray(q_gold, dtype=np.float64) - np.asarray(p_gold, dtype=np.float64)
     if d.size == 0:
         return {k: math.nan for k in ("gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5",
                                       "gold_change_p95", "gold_change_p99")}
@@ -181,6 +187,19 @@ def gold_change(p: np.ndarray, q: np.ndarray, gold: np.ndarray) -> dict[str, flo
     return {"gold_change_mean": float(d.mean()), "gold_change_rms": float(np.sqrt(np.mean(d * d))),
             "gold_change_p1": float(qs[0]), "gold_change_p5": float(qs[1]), "gold_change_p95": float(qs[2]),
             "gold_change_p99": float(qs[3])}
+
+
+def ln_ppl_ratio(logprob_ref: np.ndarray, logprob: np.ndarray) -> dict[str, float]:
+    """llama.cpp's `Mean ln(PPL(Q)/PPL(base))` with its uncertainty (the two means' standard errors
+    and their covariance), `Cor(ln(PPL(Q)), ln(PPL(base)))` and both perplexities."""
+    a, b = -np.asarray(logprob_ref, np.float64).ravel(), -np.asarray(logprob, np.float64).ravel()
+    n = a.size
+    se_a, se_b = a.std(ddof=0) / np.sqrt(n - 1), b.std(ddof=0) / np.sqrt(n - 1)
+    cov = (np.mean(a * b) - a.mean() * b.mean()) / (n - 1)
+    return {"ppl_i": float(np.exp(a.mean())), "ppl_j": float(np.exp(b.mean())),
+            "ln_ppl_ratio": float(b.mean() - a.mean()),
+            "ln_ppl_ratio_se": float(np.sqrt(max(se_a**2 + se_b**2 - 2 * cov, 0.0))),
+            "ln_ppl_correlation": float(cov / (se_a * se_b)) if se_a > 0 and se_b > 0 else float("nan")}
 
 
 MARGIN_EDGES = (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)

@@ -120,7 +120,7 @@ class Bars:
     title: str
     ylabel: str
     caption: str
-    ylim: tuple[float, float] = (0.0, 1.05)
+    ylim: tuple[float, float] | None = (0.0, 1.05)  # None: matplotlib's
     digits: int = 3
     reference: tuple[float, str] | None = None  # a dashed line at value, with its label
 

@@ -305,9 +305,9 @@ def finish_errors(cfg: StudyConfig, gathered: tuple[list[ErrorSet], Any, list[di
     task = TASKS.get(cfg.errors.task)
     result = compare_errors(sets, items)
     if out is not None:
+        seed = getattr(getattr(cfg, task.sections[-1]), "seed", None)
         meta = meta_block(models=[m.model_dump() for m in cfg.models], task=task.name, dev=items.source,
-                          dev_fingerprint=items.fingerprint, seed=getattr(cfg, task.sections[-1]).seed,
-                          run_dir=str(cfg.run_dir))
+                          dev_fingerprint=items.fingerprint, seed=seed, run_dir=str(cfg.run_dir))
         write_outputs(out, lambda d: {**result.write(d, meta, report_spec(task)),
                                       **write_table(d, "scores", scores, meta, list(task.score_columns), digits=2)},
                       "errors")

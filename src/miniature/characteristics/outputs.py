@@ -31,9 +31,11 @@ from miniature.paired import (
     flips_by_margin,
     gold_change,
     kl_rows,
+    ln_ppl_ratio,
     margins,
     mcnemar_exact,
     paired_bootstrap,
+    probability_change,
     summary,
     wilson_interval,
 )
@@ -49,7 +51,9 @@ PAIR_COLUMNS = ["task", "model_i", "model_j", "n", "accuracy_i", "accuracy_j", "
                 "kappa", "error_jaccard", "error_jaccard_chance", "error_jaccard_corrected",
                 "kl_mean", "kl_se", "kl_median", "kl_p90", "kl_p99", "kl_p999", "kl_max", "reverse_kl_mean",
                 "gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5", "gold_change_p95",
-                "gold_change_p99", "kl_note"]
+                "gold_change_p99", "ppl_i", "ppl_j", "ln_ppl_ratio", "ln_ppl_ratio_se", "ln_ppl_correlation",
+                "kl_note"]
+PPL_COLUMNS = ("ppl_i", "ppl_j", "ln_ppl_ratio", "ln_ppl_ratio_se", "ln_ppl_correlation")
 FLIP_COLUMNS = ("model_i", "model_j", "accuracy_i", "accuracy_j", "accuracy_change", "accuracy_change_ci_low",
                 "accuracy_change_ci_high", "correct_to_wrong", "wrong_to_correct", "flip_rate", "negative_flip_rate",
                 "negative_flip_impact", "mcnemar_p", "top1_agreement", "churn", "kappa", "error_jaccard",
@@ -122,7 +126,23 @@ def pair_divergence(a: Outputs, b: Outputs, names: tuple[str, str]) -> tuple[np.
             return None, None, why
         backward, _ = _window_kl(b, a)
         return forward, backward, ""
+    lockstep = _lockstep_kl(a, b)
+    if lockstep is not None:
+        return lockstep
     return None, None, "the task's outputs hold no distributions"
+
+
+def _lockstep_kl(a: Outputs, b: Outputs) -> tuple[np.ndarray | None, np.ndarray | None, str] | None:
+    """Next-token outputs (language modelling): each compressed model's exact per-token KL from the
+    study's first model, computed in lockstep with it when it was scored. None where these are
+    not such outputs."""
+    if not (a.extra and b.extra and "kl_ref" in a.extra and "kl_ref" in b.extra):
+        return None
+    if a.extra["is_reference"][0] and not b.extra["is_reference"][0] and np.array_equal(a.extra["ref_tag"],
+                                                                                        b.extra["ref_tag"]):
+        return b.extra["kl_ref"], b.extra["kl_ref_reverse"], ""
+    return None, None, ("next-token KL is computed against the study's first model, in lockstep with it; this "
+                        "pair does not include it")
 
 
 def chance_agreement(pred_i: Sequence[str], pred_j: Sequence[str]) -> float:
@@ -162,10 +182,16 @@ def pair_row(task: str, names: tuple[str, str], a: Outputs, b: Outputs, n_boot: 
     row["reverse_kl_mean"] = float(backward.mean()) if backward is not None and backward.size else math.nan
     if a.probs is not None and b.probs is not None and a.labels is not None and forward is not None:
         row.update(gold_change(a.probs, b.probs, a.labels))
+    elif a.extra and b.extra and "logprob" in a.extra and "logprob" in b.extra:
+        # the actual next token's probability (llama.cpp's delta-p), and its ln perplexity ratio
+        row.update(probability_change(np.exp(a.extra["logprob"]), np.exp(b.extra["logprob"])))
+        row.update(ln_ppl_ratio(a.extra["logprob"], b.extra["logprob"]))
     else:
         row.update({k: math.nan for k in ("gold_change_mean", "gold_change_rms", "gold_change_p1", "gold_change_p5",
                                           "gold_change_p95", "gold_change_p99")})
     row["kl_note"] = why
+    for key in PPL_COLUMNS:
+        row.setdefault(key, math.nan)
     return row
 
 

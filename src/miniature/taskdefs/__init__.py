@@ -7,6 +7,7 @@ from __future__ import annotations
 from miniature.taskdefs import qa  # noqa: F401 (each file registers its task)
 from miniature.taskdefs import classification  # noqa: F401
 from miniature.taskdefs import multiple_choice  # noqa: F401
+from miniature.taskdefs import language_modeling  # noqa: F401
 # isort: on
 from miniature.taskdefs.base import TASKS, Outputs, Task, register
 

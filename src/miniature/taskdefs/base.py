@@ -129,7 +129,7 @@ class Task:
     score_title: ClassVar[str]
     score_columns: ClassVar[tuple[str, ...]]
     headline: ClassVar[dict[str, tuple[str, str]]]
-    headline_bars: ClassVar[tuple[str, str, tuple[float, float], int, str]]
+    headline_bars: ClassVar[tuple[str, str, tuple[float, float] | None, int, str]]
 
     def check(self, cfg: Any, specs: list[Any], note: Any) -> None:
         """Preflight: its data readable (recorded with `note`), given heads present."""
@@ -152,6 +152,10 @@ class Task:
 
     def scores(self, items: Any, outputs: Outputs) -> dict[str, Any]:
         """The task's own figures of one model (columns `score_columns`, less `model`)."""
+        raise NotImplementedError
+
+    def card_inputs(self, cfg: Any, tokenizer: Any) -> list[dict]:
+        """The inputs Table 1 times a language model on (a few items, as the model reads them)."""
         raise NotImplementedError
 
     def describe(self, items: Any, index: int) -> tuple[str, str]:

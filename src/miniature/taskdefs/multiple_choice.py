@@ -12,12 +12,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from miniature.checkpoints import source_index
 from miniature.config import Section
 from miniature.data.mc import MCDataset, load_mc_dataset, make_mc_dataset
 from miniature.exceptions import ConfigError
 from miniature.runs import RunDir, atomic_file, cached, content_key
-from miniature.taskdefs.base import Outputs, Task, register
+from miniature.taskdefs.base import Outputs, register
+from miniature.taskdefs.zero_shot import ZeroShotTask
 
 
 class MultipleChoiceConfig(Section):
@@ -45,14 +45,13 @@ def _softmax_rows(logliks: list[np.ndarray]) -> np.ndarray:
 
 
 @register
-class MultipleChoice(Task):
+class MultipleChoice(ZeroShotTask):
     name = "multiple_choice"
     config = MultipleChoiceConfig
     description = ("multiple choice by log-likelihood (ARC, HellaSwag, PIQA, BoolQ, MMLU, any JSONL of items): causal "
                    "language models")
     items_noun = "multiple-choice items"
     sections = ("multiple_choice",)
-    head = "causal_lm"
     score_title = "Multiple-choice accuracy (acc: the likeliest option; acc_norm: per character)"
     score_columns = ("model", "acc", "acc_norm", "n", "truncated")
     headline = {"mc_acc": ("acc", "multiple-choice accuracy (acc)"),
@@ -62,27 +61,11 @@ class MultipleChoice(Task):
 
     def check(self, cfg: Any, specs: list[Any], note: Any) -> None:
         note("multiple_choice.data", self.items(cfg))
-        for m in cfg.models:
-            if m.derived and (m.method == "distil" or m.recovery_steps):
-                raise ConfigError(f"model {m.display!r}: {m.method} with training needs training data, and the "
-                                  "multiple-choice task has none (it is zero-shot); derive it without recovery_steps")
-
-    def train_data(self, cfg: Any) -> None:
-        return None  # zero-shot: nothing is trained for this task
+        self.check_training(cfg)
 
     def items(self, cfg: Any) -> MCDataset:
         c = cfg.multiple_choice
         return load_mc_dataset(c.data, c.split, c.limit, c.shots)
-
-    def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
-        entry = cfg.models[i]
-        if not entry.derived:
-            return None, specs[i].identity()
-        from miniature.tasks.derive import derived_checkpoint
-
-        j = source_index(cfg, i)
-        path, ident = self.weights(cfg, j, specs, None, run, progress)
-        return derived_checkpoint("causal_lm", entry, specs[j], path, ident, run, progress=progress)
 
     def outputs(self, cfg: Any, spec: Any, weights: Any, items: MCDataset, run: RunDir,
                 progress: bool = False) -> Outputs:
@@ -119,6 +102,11 @@ class MultipleChoice(Task):
         chosen = out.extra["norm_choice"].astype(np.int64)
         return replace(out, predictions=tuple(str(int(c)) for c in chosen), correct=chosen == out.labels)
 
+    def card_inputs(self, cfg: Any, tokenizer: Any) -> list[dict]:
+        return [{"input_ids": ids, "attention_mask": [1] * len(ids)}
+                for ids in (tokenizer(e.context, add_special_tokens=False)["input_ids"]
+                            for e in self.items(cfg).examples[:16])]
+
     def scores(self, items: MCDataset, outputs: Outputs) -> dict[str, Any]:
         assert outputs.extra is not None and outputs.labels is not None
         gold = outputs.labels
@@ -144,9 +132,6 @@ class MultipleChoice(Task):
 
     def embedding_fields(self, cfg: Any, text: str) -> dict[str, Any]:
         return {"task": self.name, "text": "context", "max_length": 512}
-
-    def precision(self, cfg: Any) -> str:
-        return "auto"
 
     def bank(self, cfg: Any, limit: int | None = None) -> MCDataset:
         raise ConfigError("the data distribution needs in-distribution training points and the multiple-choice "

@@ -1,0 +1,45 @@
+"""Running text for language modelling: WikiText-2's `wiki.test.raw` (the file llama.cpp's
+perplexity tool reads) or any UTF-8 text file, or the name `wikitext2` (the hub's
+`Salesforce/wikitext`, `wikitext-2-raw-v1`, its rows written back as the raw file's lines: an
+empty row as a line of one space)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from miniature.exceptions import DataError
+from miniature.files import read_text
+
+CORPORA = {"wikitext2": ("Salesforce/wikitext", "wikitext-2-raw-v1", "test")}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    text: str
+    source: str
+    fingerprint: str
+
+
+def load_corpus(source: str, split: str | None = None) -> Corpus:
+    """The whole text of a local file, or of a registered name's split."""
+    path = Path(source)
+    if path.exists() or path.suffix in (".raw", ".txt"):
+        text, name = read_text(path), str(path)
+    elif source in CORPORA:
+        hub, config, default = CORPORA[source]
+        try:
+            from datasets import load_dataset
+
+            rows = load_dataset(hub, config, split=split or default)["text"]
+        except Exception as e:  # noqa: BLE001 - offline, unknown split, ...: one line
+            raise DataError(f"could not load {hub} ({config}, split {split or default}): "
+                            f"{str(e).splitlines()[0]}") from None
+        text, name = "".join((r.rstrip("\n") or " ") + "\n" for r in rows), f"{hub}:{config}:{split or default}"
+    else:
+        raise DataError(f"unknown text {source!r}: give a text file (WikiText-2's wiki.test.raw) or one of "
+                        f"{', '.join(CORPORA)}")
+    if not text.strip():
+        raise DataError(f"{name}: no text in it")
+    return Corpus(text, name, hashlib.sha256(text.encode()).hexdigest()[:16])
