@@ -419,7 +419,7 @@ def test_quantization_refuses_models_it_cannot_handle(minilm_tokenizer):
 
 
 def test_registry_and_check_params_without_a_model():
-    assert sorted(METHODS) == ["distil", "heads", "int8", "layers", "prune"]
+    assert sorted(METHODS) == ["distil", "heads", "int8", "layers", "prune", "wanda", "weight_only"]
     assert check_params("prune", {"sparsity": 0.5}) == {"sparsity": 0.5, "scope": "global"}
     assert check_params("layers", {"keep": "every_other"}) == {"keep": "every_other"}
     assert check_params("layers", {"keep": [3, 0]}) == {"keep": [0, 3]}

@@ -175,7 +175,10 @@ def is_linear(module: nn.Module, extra: Sequence[str] = ()) -> bool:
 def linear_weight(module: nn.Module) -> torch.Tensor:
     """The float weight of a Linear, dequantized for an int8 one."""
     weight: Any = module.weight  # an int8 Linear's is a method
-    return weight().dequantize() if callable(weight) else weight.detach()
+    if callable(weight):
+        return weight().dequantize()
+    w = weight.detach()
+    return w.dequantize() if type(w) is not torch.Tensor and hasattr(w, "dequantize") else w  # torchao's
 
 
 def sparsity(model: Any) -> float:

@@ -16,7 +16,7 @@ STEPS = "miniature_steps"  # model attribute: the derivations applied so far, ol
 
 Params = dict[str, Any]
 Check = Callable[[Params, Any], Params]  # (params with defaults filled, model or None) -> checked params
-Apply = Callable[[Any, Params], Params]  # (model copy, checked params) -> details, changing the copy in place
+Apply = Callable[..., Params]  # (model copy, checked params[, tokenizer]) -> details, changing the copy in place
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class Method:
     apply: Apply
     defaults: Mapping[str, Any] = field(default_factory=dict)
     recovers: bool = False  # a short recovery fine-tuning may follow it (a model entry's recovery_steps)
+    # calibrated: it reads text through the model (Wanda's activations): apply(model, params, tokenizer)
+    calibrated: bool = False
+    # what besides params determines the result (a calibration text's fingerprint), for cache keys
+    inputs: Callable[[Params], Any] | None = None
 
 
 METHODS: Registry[Method] = Registry("compression method", ConfigError)
@@ -72,7 +76,7 @@ def check_params(method: str, params: Mapping[str, Any] | None, model: Any = Non
     return spec.check(full, model)
 
 
-def derive(model: Any, method: str, params: Mapping[str, Any] | None = None) -> Any:
+def derive(model: Any, method: str, params: Mapping[str, Any] | None = None, tokenizer: Any = None) -> Any:
     """A new compressed model derived from `model` (a deep copy; `model` is left untouched).
 
     Methods and params (see `METHODS`):
@@ -83,14 +87,19 @@ def derive(model: Any, method: str, params: Mapping[str, Any] | None = None) -> 
             head's q/k/v rows and output-projection columns), at least one kept per layer.
         layers: {keep: "every_other" | [layer indices]} keep those encoder layers.
         distil: {layers: k} the untrained student: k teacher layers spread evenly, k < teacher's.
+        weight_only: {bits: 4 | 8, group_size} torchao's weight-only integer quantization.
+        wanda: {sparsity, pattern, calibration, ...} Wanda pruning from calibration text (needs `tokenizer`).
 
     No training happens here: `distil` returns the untrained student (see `distil_train`), and
     pruned or dropped models may want `recover`. The copy remembers the step (method, checked
     params and what was chosen, e.g. the pruned heads) for `save_derived`.
     """
     checked = check_params(method, params, model)
+    spec = METHODS.get(method)
+    if spec.calibrated and tokenizer is None:
+        raise ModelError(f"{method} reads calibration text through the model: give derive() its tokenizer")
     out = copy.deepcopy(model)
-    details = METHODS.get(method).apply(out, checked)
+    details = spec.apply(out, checked, tokenizer) if spec.calibrated else spec.apply(out, checked)
     setattr(out, STEPS, [*getattr(model, STEPS, []), {"method": method, "params": checked, **details}])
     return out
 

@@ -28,8 +28,11 @@ def structure(model: Any) -> dict[str, Any]:
     int8 = is_quantized(model)
     per_channel = int8 and any(callable(getattr(m, "weight", None)) and m.weight().qscheme() in PER_CHANNEL
                                for m in model.modules())
-    return {"format": "state_dict" if heads is not None or int8 else "hf", "int8": int8,
-            "int8_per_channel": per_channel, "kept_heads": heads, "num_hidden_layers": layer_count(model)}
+    weight_only = [s["params"] for s in getattr(model, STEPS, []) if s["method"] == "weight_only"]
+    wo = {"bits": weight_only[-1]["bits"], "group_size": weight_only[-1]["group_size"]} if weight_only else None
+    return {"format": "state_dict" if heads is not None or int8 or wo else "hf", "int8": int8,
+            "int8_per_channel": per_channel, "kept_heads": heads, "num_hidden_layers": layer_count(model),
+            "weight_only": wo}
 
 
 def save_derived(model: Any, tokenizer: Any, folder: str | Path, recipe: Mapping[str, Any]) -> Path:
@@ -103,9 +106,14 @@ def load_derived(folder: str | Path, auto_class: Any) -> Any:
         if shape.get("int8"):
             model.eval()
             quantize_int8(model, per_channel=shape.get("int8_per_channel", False))
+        wo = shape.get("weight_only")
+        if wo:  # torchao's quantized weights: the same modules quantized, then the saved tensors put in
+            from miniature.compress.weight_only import quantize_weights
+
+            quantize_weights(model, wo["bits"], wo["group_size"])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
             state = torch.load(folder / STATE, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=bool(wo))
     setattr(model, STEPS, recipe.get("steps", []))
     return model.eval()

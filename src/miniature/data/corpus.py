@@ -1,5 +1,5 @@
-"""Running text for language modelling: WikiText-2's `wiki.test.raw` (the file llama.cpp's
-perplexity tool reads) or any UTF-8 text file, or the name `wikitext2` (the hub's
+"""Running text for language modelling and calibration: WikiText-2's `wiki.test.raw` (the file
+llama.cpp's perplexity tool reads), any UTF-8 text file, a JSONL of `{"text"}` lines, or the name `wikitext2` (the hub's
 `Salesforce/wikitext`, `wikitext-2-raw-v1`, its rows written back as the raw file's lines: an
 empty row as a line of one space)."""
 
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miniature.exceptions import DataError
-from miniature.files import read_text
+from miniature.files import json_lines, read_text
 
-CORPORA = {"wikitext2": ("Salesforce/wikitext", "wikitext-2-raw-v1", "test")}
+CORPORA = {"wikitext2": ("Salesforce/wikitext", "wikitext-2-raw-v1", "test"),
+           # C4's first English validation shard (Wanda's and SparseGPT's calibration text is C4's)
+           "c4": ("allenai/c4", "en/c4-validation.00000-of-00008.json.gz", "validation")}
 
 
 @dataclass(frozen=True)
@@ -25,18 +27,25 @@ class Corpus:
 def load_corpus(source: str, split: str | None = None) -> Corpus:
     """The whole text of a local file, or of a registered name's split."""
     path = Path(source)
-    if path.exists() or path.suffix in (".raw", ".txt"):
+    if path.suffix == ".jsonl":  # a JSONL of texts (IMDB's): their "text" fields, a blank line between
+        texts = [row.get("text") if isinstance(row, dict) else None for _, row in json_lines(path)]
+        if any(not isinstance(t, str) for t in texts):
+            raise DataError(f"{path}: every line of a JSONL corpus needs a \"text\" string")
+        text, name = "\n\n".join(str(t) for t in texts), str(path)
+    elif path.exists() or path.suffix in (".raw", ".txt"):
         text, name = read_text(path), str(path)
     elif source in CORPORA:
         hub, config, default = CORPORA[source]
         try:
             from datasets import load_dataset
 
-            rows = load_dataset(hub, config, split=split or default)["text"]
+            rows = (load_dataset(hub, data_files={default: config}, split=default)["text"] if source == "c4"
+                    else load_dataset(hub, config, split=split or default)["text"])
         except Exception as e:  # noqa: BLE001 - offline, unknown split, ...: one line
             raise DataError(f"could not load {hub} ({config}, split {split or default}): "
                             f"{str(e).splitlines()[0]}") from None
-        text, name = "".join((r.rstrip("\n") or " ") + "\n" for r in rows), f"{hub}:{config}:{split or default}"
+        text = ("\n\n".join(rows) if source == "c4" else "".join((r.rstrip("\n") or " ") + "\n" for r in rows))
+        name = f"{hub}:{config}:{split or default}"
     else:
         raise DataError(f"unknown text {source!r}: give a text file (WikiText-2's wiki.test.raw) or one of "
                         f"{', '.join(CORPORA)}")

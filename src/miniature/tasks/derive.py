@@ -22,8 +22,12 @@ def _recovering(entry: ModelEntry) -> bool:
 
 def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: str | None) -> str:
     """Everything that determines a derived model: its source's weights, the method and its training."""
+    from miniature.compress import METHODS
+
     trains = task != "base" and (entry.method == "distil" or _recovering(entry))
-    return content_key({"task": task, "source": source_id, "method": entry.method, "params": entry.params,
+    inputs = METHODS.get(entry.method or "").inputs if entry.method in METHODS else None
+    extra = {"inputs": inputs(entry.params or {})} if inputs is not None else {}  # absent: old keys stay
+    return content_key({**extra, "task": task, "source": source_id, "method": entry.method, "params": entry.params,
                         "recovery_steps": entry.recovery_steps if trains else 0,
                         "recovery_learning_rate": (entry.recovery_learning_rate if trains and entry.recovery_steps
                                                    else None),
@@ -68,7 +72,7 @@ def derived_checkpoint(task: str, entry: ModelEntry, spec: ModelSpec, source: Pa
         tokenizer = load_tokenizer(spec, source)
         model = load_source(task, spec, source)
         assert entry.method is not None  # a derived entry (config validation)
-        new = derive(model, entry.method, entry.params)
+        new = derive(model, entry.method, entry.params, tokenizer=tokenizer)
         training = rows is not None and task != "base"
         work = run.work("derive", final.name)  # resume points of the training, if it is stopped
         if training and entry.method == "distil":
