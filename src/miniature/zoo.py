@@ -172,6 +172,8 @@ def dequantized(spec: ModelSpec, root: str | Path) -> ModelSpec:
     def dequantize() -> None:
         from transformers import AutoModelForCausalLM
 
+        hf_quiet()
+
         model, _ = _pretrained(AutoModelForCausalLM, spec, None, f"model {spec.name!r}: transformers cannot "
                                f"dequantize {spec.gguf_file} into a causal language model")
         tokenizer = load_tokenizer(spec)

@@ -149,7 +149,10 @@ def test_weight_only_quantization_stays_within_its_bound_and_reloads(family, bit
     save_derived(q, tokenizer, tmp_path / "q", {"method": "weight_only"})
     from transformers import AutoModelForCausalLM
 
+    from miniature.model_card import count_parameters
+
     again = load_derived(tmp_path / "q", AutoModelForCausalLM)
+    assert count_parameters(again) == count_parameters(model)  # a tied head stays tied
     with torch.no_grad():
         torch.testing.assert_close(again(ids).logits, out, rtol=0, atol=0)
 

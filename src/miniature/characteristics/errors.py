@@ -345,7 +345,7 @@ class Errors(Characteristic):
     api = staticmethod(errors)
     config = ErrorsConfig
     heading = "Prediction errors"
-    title = "prediction errors: fine-tune for QA, predict dev, compare error sets"
+    title = "prediction errors: each model's answers on the task's items, error sets compared"
     description = "prediction errors: Jaccard of the sets of items (SQuAD 2.0 questions, texts) each model gets wrong"
     sections = ("errors", "data", "qa")
     tasks = ("qa",)

@@ -115,5 +115,7 @@ def load_derived(folder: str | Path, auto_class: Any) -> Any:
             warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
             state = torch.load(folder / STATE, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True, assign=bool(wo))
+        if wo and getattr(model.config, "tie_word_embeddings", False):
+            model.tie_weights()  # assigned tensors replace the tied ones: tie the head to the embeddings again
     setattr(model, STEPS, recipe.get("steps", []))
     return model.eval()

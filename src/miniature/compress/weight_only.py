@@ -18,11 +18,6 @@ BITS = (4, 8)
 
 def torchao_config(bits: int, group_size: int | None) -> Any:
     """torchao's config of the method: symmetric int`bits` weights, per group or per row."""
-    import logging
-
-    # torchao announces the CUDA kernels a CPU machine lacks, and torch a deprecation of its own
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         import torch
         from torchao.quantization import IntxWeightOnlyConfig

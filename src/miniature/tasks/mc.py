@@ -18,6 +18,7 @@ one's first token), options padded on the right after them.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,6 +155,8 @@ def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = Fa
                     groups.append([])
                 groups[-1].append(r)
             past = out.past_key_values
+            # the cache's argument: `cache` in transformers 5.x, `past_key_values` before
+            cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
             for g, group in enumerate(groups):
                 cache = past if g == len(groups) - 1 else copy.deepcopy(past)
                 cache.batch_select_indices(owner[group])  # each option row continues its own item's context
@@ -166,7 +169,7 @@ def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = Fa
                 rows_mask = mask[owner[group]]
                 pos = rows_mask.sum(-1)[:, None] + torch.arange(rest, device=device)[None, :]
                 logits = model(input_ids=more, attention_mask=torch.cat([rows_mask, more_mask], 1),
-                               position_ids=pos, past_key_values=cache, use_cache=False).logits
+                               position_ids=pos, use_cache=False, **{cache_arg: cache}).logits
                 lp = torch.log_softmax(logits.float(), -1)
                 for i, r in enumerate(group):
                     c = row_conts[r]
