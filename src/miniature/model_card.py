@@ -30,8 +30,9 @@ def linear_sparsity(model: Any) -> float:
         w = None
         if isinstance(m, torch.nn.Linear):
             w = m.weight
-            if type(w.data) is not torch.Tensor and hasattr(w, "qdata"):  # torchao's: its integer values
-                w = w.qdata - w.zero_point.repeat_interleave(w.qdata.shape[-1] // w.zero_point.shape[-1], -1)
+            q: Any = w
+            if type(w.data) is not torch.Tensor and hasattr(q, "qdata"):  # torchao's: its integer values
+                w = q.qdata - q.zero_point.repeat_interleave(q.qdata.shape[-1] // q.zero_point.shape[-1], -1)
         elif "quantized" in type(m).__module__ and hasattr(m, "weight") and callable(m.weight):
             w = m.weight().int_repr() - m.weight().q_zero_point() if m.weight().is_quantized else m.weight()
         if w is None or not any(part in name for part in ("encoder", "transformer", "layer")):

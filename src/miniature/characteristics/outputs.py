@@ -252,7 +252,9 @@ class OutputsResult:
             paths["margin_risk"] = plot_margin_risk(out / "outputs_margin_risk.png", margin_panels, reference)
             figures.append("margin")
         tasks = tuple(dict.fromkeys(r["task"] for r in self.pairs))
-        paths["report"] = report_spec(tasks, reference, tuple(figures), bool(self.classes), bool(self.items)).write(out)
+        next_token = tuple(t for t in tasks if any(r["task"] == t and not math.isnan(r["ppl_i"]) for r in self.pairs))
+        paths["report"] = report_spec(tasks, reference, tuple(figures), bool(self.classes), bool(self.items),
+                                      next_token).write(out)
         return paths
 
 
@@ -305,8 +307,13 @@ def compare_outputs(tasks: Sequence[TaskOutputs], n_boot: int = 2000, seed: int 
     return OutputsResult(names, tuple(pairs), tuple(margin_rows), tuple(class_rows), tuple(item_rows), kl)
 
 
+PPL_TABLE = ("model_i", "model_j", "ppl_i", "ppl_j", "ln_ppl_ratio", "ln_ppl_ratio_se", "ln_ppl_correlation",
+             "kl_mean", "kl_se", "kl_p99", "kl_max", "top1_agreement", "top1_agreement_se", "gold_change_mean",
+             "gold_change_rms")
+
+
 def report_spec(tasks: tuple[str, ...], reference: str, figures: tuple[str, ...] = (), classes: bool = False,
-                items: bool = False) -> rs.ReportSpec:
+                items: bool = False, next_token: tuple[str, ...] = ()) -> rs.ReportSpec:
     """What the report shows: per task the flips table and the divergence table, an agreement
     matrix (top-1 agreement, kappa as its chance-corrected value), Table 2 columns, per-model
     columns against the reference; the KL and margin figures, per-class changes, flipped items."""
@@ -323,6 +330,12 @@ def report_spec(tasks: tuple[str, ...], reference: str, figures: tuple[str, ...]
         blocks.append(rs.Table(f"Flips and top-1 agreement on {task}", rows, FLIP_COLUMNS,
                                shade=("top1_agreement", "kappa", "error_jaccard")))
         blocks.append(rs.Table(f"Divergence of the output distributions on {task}", rows, KL_COLUMNS))
+        if task in next_token:
+            blocks.append(rs.Table(
+                f"Perplexity and next-token agreement on {task}, as llama.cpp's --kl-divergence reports them (KL "
+                "exact over the vocabulary, in lockstep with the reference; gold_change: the actual next token's "
+                "probability, model minus reference)", rs.Rows("outputs", where={"task": task, "model_i": reference}),
+                PPL_TABLE))
         agreements.append(rs.Agreement(f"outputs_{task}", f"Top-1 agreement of outputs ({task})",
                                        f"Output agreement ({task})", rows, "top1_agreement", corrected="kappa",
                                        measure="top-1 agreement", low="top1_agreement_ci_low",
