@@ -135,12 +135,24 @@ def pretrained_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], run: Ru
     return derived_checkpoint("base", entry, specs[j], path, ident, run, progress=progress)
 
 
+def classification_trains(cfg: StudyConfig) -> bool:
+    """Whether any model of the study trains (or distils) on the classification data: not in
+    zero-shot classification, where language models are used as they are."""
+    return not cfg.classification.zero_shot and any(not is_given(cfg, i, "classification") or m.derived
+                                                    for i, m in enumerate(cfg.models))
+
+
 def classifier_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: TextDataset | None, run: RunDir,
                        progress: bool = False) -> Weights:
-    """Model `i` fine-tuned as a text classifier on `train` (or as given, or derived from its source's)."""
+    """Model `i` fine-tuned as a text classifier on `train` (or as given, or derived from its source's);
+    in zero-shot classification, the language model as given (or derived from its source's)."""
     from miniature.tasks.classification import finetune_classifier, labelled_rows
 
     entry, spec = cfg.models[i], specs[i]
+    if cfg.classification.zero_shot:
+        if not entry.derived:
+            return None, spec.identity()
+        return _derived("causal_lm", classifier_weights, cfg, i, specs, None, run, None, progress)
     if entry.derived:
         from miniature.tasks.training import model_keys
 

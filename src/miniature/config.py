@@ -221,14 +221,28 @@ class ClassificationConfig(_Strict):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # as qa.precision
     eval_batch_size: int = Field(64, gt=0)  # most texts in one scoring batch
     eval_max_tokens: int | None = Field(None, gt=0)  # most padded tokens a batch (None: 2,048 on CPU)
+    # zero-shot: causal language models classify by the likelihood of each class's label word after
+    # the prompt (lm-evaluation-harness's sst2 prompt and words by default); nothing is fine-tuned
+    zero_shot: bool = False
+    prompt: str = "{text}\nQuestion: Is this sentence positive or negative?\nAnswer:"
+    label_words: list[str] = Field(["negative", "positive"], min_length=2)  # class 0, 1, ...
 
     DATA_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {"train", "train_split", "train_limit", "test", "test_split", "test_limit", "sample_seed"})
+    ZERO_SHOT_FIELDS: ClassVar[frozenset[str]] = frozenset({"zero_shot", "prompt", "label_words"})
+
+    @model_validator(mode="after")
+    def _prompt_has_text(self) -> ClassificationConfig:
+        if self.prompt.count("{text}") != 1:
+            raise ValueError("classification.prompt must hold {text} once, where the text goes")
+        if any(not w.strip() for w in self.label_words):
+            raise ValueError("classification.label_words: every class needs a word")
+        return self
 
     def training_fields(self) -> dict[str, Any]:
         """The knobs that determine the fine-tuned weights (the checkpoint's cache key; the training
         sample enters it by its fingerprint)."""
-        drop = {"eval_batch_size", "eval_max_tokens"} | self.DATA_FIELDS
+        drop = {"eval_batch_size", "eval_max_tokens"} | self.DATA_FIELDS | self.ZERO_SHOT_FIELDS
         return {k: v for k, v in self.model_dump().items() if k not in drop}
 
 

@@ -93,8 +93,8 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     from miniature.characteristics import CHARACTERISTICS
     from miniature.checkpoints import (
         classification_samples,
+        classification_trains,
         classifier_weights,
-        is_given,
         qa_train_data,
         qa_weights,
         study_models,
@@ -112,15 +112,15 @@ def study_card(cfg: Any, progress: bool = False) -> list[dict]:
     qa = "qa" in tasks  # else: classifiers, else the language models of multiple choice
     from miniature.taskdefs import TASKS
 
-    causal = [t for t in TASKS if t in tasks and TASKS.get(t).head == "causal_lm"]
-    if not qa and "classification" not in tasks and causal:
+    causal = [t for t in TASKS if t in tasks and (TASKS.get(t).head == "causal_lm" or (
+        t == "classification" and cfg.classification.zero_shot))]
+    if not qa and ("classification" not in tasks or cfg.classification.zero_shot) and causal:
         return _language_model_card(cfg, causal[0], specs, labels, run, progress)
     if qa:
         train = qa_train_data(cfg)
         dev = load_qa_dataset(cfg.data.dev, cfg.data.dev_split, cfg.data.dev_limit)
     else:
-        texts_train, texts = classification_samples(cfg, any(not is_given(cfg, i, "classification") or m.derived
-                                                      for i, m in enumerate(cfg.models)))
+        texts_train, texts = classification_samples(cfg, classification_trains(cfg))
     rows = []
     for i, (spec, label) in enumerate(zip(specs, labels)):
         if qa:

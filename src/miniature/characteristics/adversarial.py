@@ -18,7 +18,7 @@ from miniature.attack_words import Prepared
 from miniature.bert_attack import OUTCOMES, AttackResult, Target, attack_all, usable
 from miniature.candidates import prepare
 from miniature.characteristics.base import CHARACTERISTICS, Characteristic, Note, rank, register
-from miniature.checkpoints import classification_samples, classifier_weights, is_given, study_models
+from miniature.checkpoints import classification_samples, classification_trains, classifier_weights, study_models
 from miniature.config import Section, StudyConfig
 from miniature.data.text import TextDataset
 from miniature.exceptions import DataError, MismatchError
@@ -311,9 +311,15 @@ def _source_factory(spec: ModelSpec, acfg, progress: bool):
 def _target_factory(spec: ModelSpec, path: Path | None, label: str, cfg: StudyConfig, test: TextDataset):
     def make():
         from miniature.tasks.classification import Classifier, check_labels
-        from miniature.zoo import load_classifier
+        from miniature.zoo import load_causal_lm, load_classifier
 
         ccfg = cfg.classification
+        if ccfg.zero_shot:  # a language model classifying by label words
+            from miniature.tasks.prompted import PromptClassifier
+
+            check_labels(test, len(ccfg.label_words), label)
+            return PromptClassifier(load_causal_lm(spec, path), load_tokenizer(spec, path), ccfg.prompt,
+                                    ccfg.label_words, ccfg.max_length, label)
         model = load_classifier(spec, path, require_head=True)
         check_labels(test, int(model.config.num_labels), label)
         return Classifier(model, load_tokenizer(spec, path), ccfg.max_length, ccfg.eval_batch_size,
@@ -331,8 +337,7 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
     specs, labels = study_models(cfg)
     acfg = cfg.adversarial
     attack = resolve_model(acfg.attack_model)
-    train, test = classification_samples(cfg, any(not is_given(cfg, i, "classification") or m.derived
-                                           for i, m in enumerate(cfg.models)))
+    train, test = classification_samples(cfg, classification_trains(cfg))
     run = RunDir(cfg.run_dir)
     hf_quiet(progress)
     ckey = candidates_key(attack.identity(), acfg.candidates, acfg.k, acfg.max_length, test)
@@ -341,8 +346,10 @@ def model_attacks(cfg: StudyConfig, progress: bool = False) -> tuple[dict, TextD
     results = {}
     for i, (spec, label) in enumerate(zip(specs, labels)):
         path, ident = classifier_weights(cfg, i, specs, train, run, progress)
+        ccfg = cfg.classification
+        zero_shot = {"prompt": ccfg.prompt, "label_words": ccfg.label_words} if ccfg.zero_shot else {}
         key = content_key({"target": ident, "candidates": ckey, "top_words": acfg.top_words, "budget": acfg.budget,
-                           "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
+                           "max_length": ccfg.max_length, "precision": ccfg.precision, **zero_shot})
         results[label] = cached_attack(run, label, key, prepared, _target_factory(spec, path, label, cfg, test),
                                        acfg.top_words, acfg.budget, acfg.max_unknown, progress, search_batch)
     return results, test, attack.name

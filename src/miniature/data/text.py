@@ -126,6 +126,25 @@ def read_text_csv(path: Path) -> TextDataset:
     return make_text_dataset(examples, str(path))
 
 
+def read_text_tsv(path: Path) -> TextDataset:
+    """GLUE's TSV (SST-2: header `sentence\tlabel`, no quoting), or `text\tlabel`."""
+    lines = read_text(path).split("\n")
+    header = lines[0].rstrip("\r").split("\t")
+    column = "sentence" if "sentence" in header else "text"
+    if column not in header or "label" not in header:
+        raise DataError(f"{path}: TSV header {header} lacks 'sentence' (or 'text') and 'label'")
+    at, lab = header.index(column), header.index("label")
+    examples = []
+    for n, line in enumerate(lines[1:], 1):
+        if not line.strip():
+            continue
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != len(header):
+            raise DataError(f"{path}: row {n} has {len(cells)} fields, the header {len(header)}")
+        examples.append(_example({"text": cells[at], "label": cells[lab]}, str(n), f"{path}: row {n}"))
+    return make_text_dataset(examples, str(path))
+
+
 def load_text_hub(hub_id: str, split: str) -> TextDataset:
     try:
         from datasets import load_dataset
@@ -162,6 +181,8 @@ def _load_text(text: str, split: str) -> TextDataset:
         return read_text_jsonl(path)
     if text.endswith(".csv"):
         return read_text_csv(path)
+    if text.endswith(".tsv"):
+        return read_text_tsv(path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a data file; give the .jsonl or .csv file inside it")
     if path.exists():

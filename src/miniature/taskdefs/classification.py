@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from miniature.checkpoints import classification_samples, classifier_weights, is_given
+from miniature.checkpoints import classification_samples, classification_trains, classifier_weights, is_given
 from miniature.data.text import TextDataset, load_text_dataset
 from miniature.exceptions import ConfigError
 from miniature.runs import RunDir, atomic_file, cached, content_key
@@ -18,7 +18,7 @@ from miniature.taskdefs.base import Outputs, Task, register
 
 def needs_training(cfg: Any) -> bool:
     """Whether any model of the study trains (or distils) on the classification data."""
-    return any(not is_given(cfg, i, "classification") or m.derived for i, m in enumerate(cfg.models))
+    return classification_trains(cfg)
 
 
 def check_samples(cfg: Any, trains: bool) -> None:
@@ -43,9 +43,14 @@ def check_samples(cfg: Any, trains: bool) -> None:
 
 
 def outputs_key(checkpoint_id: Any, items: TextDataset, cfg: Any) -> str:
-    """Everything that determines a classifier's outputs: its weights, the texts, the window and precision."""
+    """Everything that determines a classifier's outputs: its weights, the texts, the window and
+    precision (zero-shot: the prompt and label words instead of the window)."""
+    c = cfg.classification
+    if c.zero_shot:
+        return content_key({"task": "classification", "checkpoint": checkpoint_id, "items": items.fingerprint,
+                            "prompt": c.prompt, "label_words": c.label_words})
     return content_key({"task": "classification", "checkpoint": checkpoint_id, "items": items.fingerprint,
-                        "max_length": cfg.classification.max_length, "precision": cfg.classification.precision})
+                        "max_length": c.max_length, "precision": c.precision})
 
 
 @register
@@ -66,11 +71,24 @@ class Classification(Task):
         from miniature.zoo import check_given_head
 
         ccfg = cfg.classification
+        test = load_text_dataset(ccfg.test, ccfg.test_split)
+        note("classification.test", test)
+        if ccfg.zero_shot:
+            check_labels(test, len(ccfg.label_words), f"zero-shot ({len(ccfg.label_words)} label words)")
+            for m in cfg.models:
+                if m.derived and (m.method == "distil" or m.recovery_steps):
+                    raise ConfigError(f"model {m.display!r}: zero-shot classification trains nothing; derive it "
+                                      "without distil or recovery_steps (or set classification.zero_shot: false)")
+            rep = getattr(cfg, "representation", None)
+            if rep is not None and "representation" in cfg.characteristics and rep.task == self.name and \
+                    "after" in rep.phases:
+                raise ConfigError("zero-shot classification fine-tunes nothing: set representation.phases to "
+                                  "[before]")
+            check_samples(cfg, False)
+            return
         for i, spec in enumerate(specs):
             if not cfg.models[i].derived and is_given(cfg, i, self.name):
                 check_given_head(spec, "classifier")
-        test = load_text_dataset(ccfg.test, ccfg.test_split)
-        note("classification.test", test)
         trained = [m.display for i, m in enumerate(cfg.models) if not is_given(cfg, i, self.name) or m.derived]
         if trained:
             train = load_text_dataset(ccfg.train, ccfg.train_split)
@@ -96,15 +114,22 @@ class Classification(Task):
             from miniature.families import pad_token_id
             from miniature.tasks.classification import check_labels, encode_texts, predict_probs
             from miniature.tasks.training import model_keys, to_device
-            from miniature.zoo import load_classifier, load_tokenizer
+            from miniature.zoo import load_causal_lm, load_classifier, load_tokenizer
 
             ccfg = cfg.classification
             tokenizer = load_tokenizer(spec, path)
-            model = to_device(load_classifier(spec, path, require_head=True))
-            check_labels(items, int(model.config.num_labels), spec.name)
-            rows = encode_texts(tokenizer, [e.text for e in items.examples], ccfg.max_length, model_keys(model))
-            probs = predict_probs(model, [r["input_ids"] for r in rows], pad_token_id(tokenizer),
-                                  ccfg.eval_batch_size, ccfg.eval_max_tokens, ccfg.precision)
+            if ccfg.zero_shot:  # the label words' likelihoods after the prompt
+                from miniature.tasks.prompted import label_word_probs, prompt_items
+
+                model = to_device(load_causal_lm(spec, path)).eval()
+                probs = label_word_probs(model, tokenizer, prompt_items(items.ids, [e.text for e in items.examples],
+                                                                        ccfg.prompt, ccfg.label_words), progress)
+            else:
+                model = to_device(load_classifier(spec, path, require_head=True))
+                check_labels(items, int(model.config.num_labels), spec.name)
+                rows = encode_texts(tokenizer, [e.text for e in items.examples], ccfg.max_length, model_keys(model))
+                probs = predict_probs(model, [r["input_ids"] for r in rows], pad_token_id(tokenizer),
+                                      ccfg.eval_batch_size, ccfg.eval_max_tokens, ccfg.precision)
             labels = np.array([e.label for e in items.examples], dtype=np.int64)
             predicted = probs.argmax(1)
             out = Outputs(tuple(items.ids), tuple(str(int(c)) for c in predicted), predicted == labels, probs,
@@ -115,6 +140,14 @@ class Classification(Task):
 
         return cached("classifier outputs", file, f"classify {len(items)} texts with {spec.name}", predict_it,
                       lambda: Outputs.load(file), marker=file)
+
+    def card_inputs(self, cfg: Any, tokenizer: Any) -> list[dict]:
+        """Zero-shot: the first texts in their prompt, as the language model reads them."""
+        from miniature.tasks.prompted import prompted
+
+        texts = [prompted(cfg.classification.prompt, e.text) for e in self.items(cfg).examples[:16]]
+        return [{"input_ids": ids, "attention_mask": [1] * len(ids)}
+                for ids in tokenizer(texts, truncation=True, max_length=cfg.classification.max_length)["input_ids"]]
 
     def describe(self, items: TextDataset, index: int) -> tuple[str, str]:
         e = items.examples[index]
