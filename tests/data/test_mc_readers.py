@@ -137,3 +137,29 @@ def test_bad_files_are_one_line(tmp_path):
         load_mc_dataset(str(odd), shots=5)
     with pytest.raises(DataError, match="unknown multiple-choice dataset 'nope'"):
         load_mc_dataset("nope")
+
+
+def test_several_sets_pool_with_their_names_and_score_by_set():
+    import numpy as np
+
+    from miniature.data.mc import load_mc_sets, set_of
+    from miniature.taskdefs import TASKS, Outputs
+
+    arc, hs = SHARED / "arc" / "ARC-Easy-Test.jsonl", SHARED / "hellaswag" / "hellaswag_val_full.txt"
+    need_shared(arc, hs)
+    pooled = load_mc_sets([str(arc), str(hs)], limit=4)
+    assert len(pooled) == 8 and [set_of(i) for i in pooled.ids] == ["ARC-Easy-Test"] * 4 + ["hellaswag_val_full"] * 4
+    assert pooled.examples[4].context == load_mc_dataset(str(hs), limit=1).examples[0].context
+    assert load_mc_sets([str(arc)], limit=4).ids == load_mc_dataset(str(arc), limit=4).ids  # one set: as it is
+    gold = np.array([e.gold for e in pooled.examples])
+    acc = gold.copy()
+    acc[[0, 5, 6]] = (gold[[0, 5, 6]] + 1) % 2  # wrong on one ARC item and two HellaSwag items
+    out = Outputs(tuple(pooled.ids), tuple(map(str, acc)), acc == gold, np.full((8, 4), 0.25), gold,
+                  extra={"acc_choice": acc.astype(float), "norm_choice": gold.astype(float),
+                         "truncated": np.zeros(8)})
+    scores = TASKS.get("multiple_choice").scores(pooled, out)
+    assert scores["acc"] == 5 / 8 and scores["acc_norm"] == 1.0
+    assert scores["by_set"] == ("ARC-Easy-Test: acc 0.750, acc_norm 1.000 (n 4); "
+                                "hellaswag_val_full: acc 0.500, acc_norm 1.000 (n 4)")
+    with pytest.raises(DataError, match="share a short name"):
+        load_mc_sets([str(arc), str(arc)])

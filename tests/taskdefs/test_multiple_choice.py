@@ -106,3 +106,31 @@ def test_a_study_of_language_models_on_multiple_choice(tiny_llama, tmp_path):
     sets = {m: set(json.loads((root / "errors" / "error_sets" / f"{m}.json").read_text())["errors"])
             for m in scores}
     assert sets["lm"] == {e.id for e, n in zip(items, norm) if n != e.gold}
+
+
+@pytest.mark.slow
+def test_the_data_distribution_of_language_models_across_sets(tiny_llama, tmp_path):
+    """Deep kNN on the last token's hidden state: ARC-Easy's compared questions in distribution,
+    its other questions the bank, PIQA's goals the OOD test; nothing fine-tuned."""
+    from miniature import run
+    from miniature.config import parse_config
+    from miniature.taskdefs import TASKS
+
+    piqa = SHARED / "piqa" / "valid.jsonl"
+    need_shared(piqa)
+    cfg = parse_config({
+        "run_dir": str(tmp_path / "run"), "characteristics": ["distribution"],
+        "models": [{"name": str(tiny_llama), "label": "lm"}, {"from": "lm", "method": "int8"}],
+        "multiple_choice": {"data": str(ARC_EASY), "limit": 30, "bank": str(ARC_EASY)},
+        "representation": {"task": "multiple_choice", "pooling": "last", "phases": ["before"]},
+        "distribution": {"test": str(piqa), "test_limit": 25, "bank_limit": 80, "k": 5, "ks": [1, 5]}})
+    task = TASKS.get("multiple_choice")
+    bank = task.bank(cfg, 80)
+    assert len(bank) == 80 and not set(bank.ids) & set(task.items(cfg).ids)
+    result = run(cfg)
+    rows = {r["model"]: r for r in json.loads((result.run_dir / "distribution" / "distribution_detectors.json")
+                                              .read_text())["rows"] if r["k"] == 5}
+    assert set(rows) == {"lm", "lm-int8"}
+    assert (rows["lm"]["n_bank"], rows["lm"]["n_val"], rows["lm"]["n_test"]) == (80, 30, 25)
+    assert 0 <= rows["lm"]["auroc"] <= 1
+    assert not list((result.run_dir / "checkpoints").glob("cls-*")) and run(cfg).computed == []

@@ -360,3 +360,31 @@ def load_mc_dataset(source: str, split: str | None = None, limit: int | None = N
     if len(set(ids)) != len(ids):
         raise DataError(f"{where}: id {next(i for i in ids if ids.count(i) > 1)!r} appears twice")
     return make_mc_dataset(items, name + (f"[{shots}-shot]" if shots else ""))
+
+
+def set_name(source: str) -> str:
+    """A set's short name in a pooled study: a registered name as it is, a file's stem, a folder's name."""
+    return source if source in MC_DATASETS else Path(source).stem if Path(source).suffix else Path(source).name
+
+
+def load_mc_sets(sources: list[str], split: str | None = None, limit: int | None = None,
+                 shots: int = 0) -> MCDataset:
+    """Several sets pooled into one item list (each its first `limit`), every id prefixed with its
+    set's short name and a slash (`set_of` reads it back); one set is read as it is."""
+    if len(sources) == 1:
+        return load_mc_dataset(sources[0], split, limit, shots)
+    names = [set_name(s) for s in sources]
+    if len(set(names)) != len(names):
+        raise DataError(f"multiple-choice sets {sources} share a short name; give each set a distinct file name")
+    items: list[MCItem] = []
+    parts = []
+    for source, name in zip(sources, names):
+        data = load_mc_dataset(source, split, limit, shots)
+        items += [MCItem(f"{name}/{e.id}", e.context, e.options, e.gold, e.delimiter) for e in data.examples]
+        parts.append(data.source)
+    return make_mc_dataset(items, " + ".join(parts))
+
+
+def set_of(item_id: str) -> str:
+    """The set a pooled item came from ("" for an item of a single set)."""
+    return item_id.split("/", 1)[0] if "/" in item_id else ""

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from miniature.config import Section
-from miniature.data.mc import MCDataset, load_mc_dataset, make_mc_dataset
+from miniature.data.mc import MCDataset, load_mc_dataset, load_mc_sets, make_mc_dataset, set_of
 from miniature.exceptions import ConfigError
 from miniature.runs import RunDir, atomic_file, cached, content_key
 from miniature.taskdefs.base import Outputs, register
@@ -26,9 +26,12 @@ class MultipleChoiceConfig(Section):
     # a local file or folder (ARC's or PIQA's or BoolQ's JSONL, HellaSwag's llama.cpp .txt, MMLU's folder or
     # a subject's .csv, a JSONL of {id, context, options, gold}), or arc_easy, arc_challenge, hellaswag,
     # piqa, boolq, mmlu (the hub's copies)
-    data: str = "arc_easy"
+    data: str | list[str] = "arc_easy"  # several: pooled, each item's id prefixed with its set's name
     split: str | None = None  # of MMLU's folder or a hub dataset (None: its evaluation split)
     limit: int | None = Field(None, gt=0)  # the first N items (MMLU: of each subject, as lm-eval's --limit)
+    # the data distribution's in-distribution bank (a file, name or list as `data`; the compared items left
+    # out): Deep kNN needs reference points of the same distribution, and zero-shot tasks have no training data
+    bank: str | list[str] | None = None
     shots: int = Field(0, ge=0, le=5)  # MMLU: answered dev questions before each (lm-eval's first_n)
     metric: Literal["acc", "acc_norm"] = "acc"  # the answer: the likeliest option, or per character (acc_norm)
     seed: int = 0  # which items a `limit` on embedded points draws
@@ -53,7 +56,7 @@ class MultipleChoice(ZeroShotTask):
     items_noun = "multiple-choice items"
     sections = ("multiple_choice",)
     score_title = "Multiple-choice accuracy (acc: the likeliest option; acc_norm: per character)"
-    score_columns = ("model", "acc", "acc_norm", "n", "truncated")
+    score_columns = ("model", "acc", "acc_norm", "n", "truncated", "by_set")
     headline = {"mc_acc": ("acc", "multiple-choice accuracy (acc)"),
                 "mc_acc_norm": ("acc_norm", "multiple-choice accuracy (acc_norm)")}
     headline_bars = ("Multiple-choice accuracy", "accuracy", (0.0, 1.05), 3,
@@ -65,7 +68,7 @@ class MultipleChoice(ZeroShotTask):
 
     def items(self, cfg: Any) -> MCDataset:
         c = cfg.multiple_choice
-        return load_mc_dataset(c.data, c.split, c.limit, c.shots)
+        return load_mc_sets(c.data if isinstance(c.data, list) else [c.data], c.split, c.limit, c.shots)
 
     def outputs(self, cfg: Any, spec: Any, weights: Any, items: MCDataset, run: RunDir,
                 progress: bool = False) -> Outputs:
@@ -110,9 +113,12 @@ class MultipleChoice(ZeroShotTask):
     def scores(self, items: MCDataset, outputs: Outputs) -> dict[str, Any]:
         assert outputs.extra is not None and outputs.labels is not None
         gold = outputs.labels
-        return {"acc": float(np.mean(outputs.extra["acc_choice"] == gold)),
-                "acc_norm": float(np.mean(outputs.extra["norm_choice"] == gold)), "n": len(outputs.ids),
-                "truncated": int(outputs.extra["truncated"][0]) if len(outputs.ids) else 0}
+        acc, norm = outputs.extra["acc_choice"] == gold, outputs.extra["norm_choice"] == gold
+        sets = np.array([set_of(i) for i in outputs.ids])
+        by_set = "; ".join(f"{name}: acc {acc[sets == name].mean():.3f}, acc_norm {norm[sets == name].mean():.3f} "
+                           f"(n {int((sets == name).sum())})" for name in dict.fromkeys(sets) if name)
+        return {"acc": float(np.mean(acc)), "acc_norm": float(np.mean(norm)), "n": len(outputs.ids),
+                "truncated": int(outputs.extra["truncated"][0]) if len(outputs.ids) else 0, "by_set": by_set}
 
     def describe(self, items: MCDataset, index: int) -> tuple[str, str]:
         e = items.examples[index]
@@ -134,8 +140,19 @@ class MultipleChoice(ZeroShotTask):
         return {"task": self.name, "text": "context", "max_length": 512}
 
     def bank(self, cfg: Any, limit: int | None = None) -> MCDataset:
-        raise ConfigError("the data distribution needs in-distribution training points and the multiple-choice "
-                          "task has none; set representation.task to qa or classification for it")
+        """`multiple_choice.bank`'s items less the compared ones (a seeded sample of `limit`)."""
+        c = cfg.multiple_choice
+        if c.bank is None:
+            raise ConfigError("the data distribution needs in-distribution reference points and zero-shot multiple "
+                              "choice has no training data: set multiple_choice.bank (e.g. the same file as data: "
+                              "the items not compared are the bank)")
+        compared = set(self.items(cfg).ids)
+        pooled = load_mc_sets(c.bank if isinstance(c.bank, list) else [c.bank], c.split, None, c.shots)
+        rest = [e for e in pooled.examples if e.id not in compared]
+        if not rest:
+            raise ConfigError("multiple_choice.bank holds no item besides the compared ones; give a larger set")
+        bank = make_mc_dataset(rest, f"{pooled.source}[not compared]")
+        return bank.sample(limit, c.seed) if limit is not None else bank
 
     def read(self, cfg: Any, source: str, split: str, limit: int | None = None) -> MCDataset:
         return load_mc_dataset(source, split, limit)
