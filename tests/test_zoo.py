@@ -239,3 +239,25 @@ def test_smollm2_gguf_is_dequantized_once_into_the_run_folder(tmp_path):
         chat = chat if torch.is_tensor(chat) else chat["input_ids"]
         out = saved.generate(chat, max_new_tokens=12, do_sample=False)
     assert "Paris" in tok.decode(out[0][chat.shape[1]:], skip_special_tokens=True)
+
+
+def test_a_gguf_file_transformers_cannot_dequantize_is_one_line(tmp_path, capsys):
+    """A model given as a .gguf file that is not one (or holds an architecture transformers cannot
+    dequantize): exit 2, one line naming the file, and no half-written checkpoint."""
+    pytest.importorskip("gguf", reason="pip install gguf")
+    from tests.conftest import cli_fails
+
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)
+    config = tmp_path / "study.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\nmodels:\n  - {{name: {bad}, label: broken}}\n  - {{from: broken, method: int8}}\n"
+                      "characteristics: [errors]\nerrors: {task: multiple_choice}\n"
+                      f"multiple_choice: {{data: {tmp_path / 'items.jsonl'}}}\n")
+    (tmp_path / "items.jsonl").write_text('{"id": "1", "context": "Q", "options": ["a", "b"], "gold": 0}\n')
+    line = cli_fails(capsys, ["run", str(config)], "broken.gguf")
+    assert "dequantize" in line or "could not load" in line
+    assert not list((tmp_path / "run" / "checkpoints").glob("gguf-*")) if (tmp_path / "run").exists() else True
+    with pytest.raises(Exception, match="no such GGUF file"):
+        from miniature.zoo import resolve_model
+
+        resolve_model(str(tmp_path / "absent.gguf"))

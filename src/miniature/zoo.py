@@ -118,10 +118,15 @@ _add(
 
 
 def resolve_model(name: str, revision: str | None = None, trust_remote_code: bool | None = None) -> ModelSpec:
-    """A registered name, a local folder, or a hub id (owner/name) -> ModelSpec."""
+    """A registered name, a local folder, a GGUF file, or a hub id (owner/name) -> ModelSpec."""
     refuse_broken_link(name, "model folder", ModelError)
     if name in MODELS:
         spec = MODELS.get(name)
+    elif name.endswith(".gguf"):  # a GGUF file: dequantized to float once per run folder (`dequantized`)
+        path = Path(name)
+        if not path.is_file():
+            raise ModelError(f"{name}: no such GGUF file")
+        spec = ModelSpec(path.stem, str(path.parent.resolve()), "GGUF file", gguf_file=path.name)
     elif Path(name).is_dir():
         if not (Path(name) / "config.json").is_file():
             raise ModelError(f"{name}: folder has no config.json; point at a saved Hugging Face model")
