@@ -172,9 +172,10 @@ def test_the_language_model_quickstart_at_a_reduced_size(tmp_path):
     root = Path(__file__).resolve().parents[1]
     run_dir = tmp_path / "llm"
     args = [sys.executable, "-m", "miniature.cli", "run", str(root / "configs" / "llm.yaml")]
-    for o in [f"run_dir={run_dir}", "multiple_choice.limit=24", "language_modeling.chunks=2",
+    for o in [f"run_dir={run_dir}", "multiple_choice.limit=12", "language_modeling.chunks=2",
               "language_modeling.n_ctx=128", "models.3.params.samples=4", "models.3.params.seq_len=64",
-              "representation.ks=[1,5]"]:
+              "representation.ks=[1,5]", "distribution.ks=[1,5]", "distribution.test_limit=12",
+              "distribution.bank_limit=30", "classification.test_limit=3", "adversarial.k=6"]:
         args += ["--set", o]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
@@ -184,11 +185,20 @@ def test_the_language_model_quickstart_at_a_reduced_size(tmp_path):
     assert list(t1) == labels and [int(t1[m]["layers"]) for m in labels] == [30, 30, 30, 30, 26]
     assert float(t1["SmolLM2-wanda50"]["sparsity"]) == pytest.approx(0.5, abs=1e-6)
     results = json.loads((run_dir / "results.json").read_text())
-    assert [v["model"] for v in results["verdicts"]] == labels[1:] and all(v["of"] == 5 for v in results["verdicts"])
+    # errors, outputs on three tasks, representation, CKA, distribution, adversarial
+    assert [v["model"] for v in results["verdicts"]] == labels[1:] and all(v["of"] == 8 for v in results["verdicts"])
     pairs = [r for r in json.loads((run_dir / "outputs" / "outputs.json").read_text())["rows"]
              if r["model_i"] == "SmolLM2-135M"]
-    assert {(r["task"], r["model_j"]) for r in pairs} == {(t, m) for t in ("multiple_choice", "language_modeling")
-                                                         for m in labels[1:]}
+    tasks = ("multiple_choice", "language_modeling", "classification")
+    assert {(r["task"], r["model_j"]) for r in pairs} == {(t, m) for t in tasks for m in labels[1:]}
+    assert {r["n"] for r in pairs if r["task"] == "multiple_choice"} == {24}  # 12 of ARC-Easy, 12 of HellaSwag
+    scores = {r["model"]: r for r in rows(run_dir / "errors" / "scores.csv")}
+    assert "ARC-Easy-Test: acc" in scores["SmolLM2-135M"]["by_set"] and "hellaswag_val_full" in scores[
+        "SmolLM2-135M"]["by_set"]
+    detectors = rows(run_dir / "distribution" / "distribution_detectors.csv")
+    assert {(r["n_bank"], r["n_val"], r["n_test"]) for r in detectors} == {("30", "24", "12")}
+    table3 = rows(run_dir / "table3.csv")
+    assert [r["target_model"] for r in table3] == labels
     lm = [r for r in pairs if r["task"] == "language_modeling"]
     assert all(r["n"] == 2 * 63 and r["kl_mean"] > 0 and not r["kl_note"] for r in lm)
     html = (run_dir / "report.html").read_text(encoding="utf-8")
