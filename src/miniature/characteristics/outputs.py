@@ -25,12 +25,14 @@ from miniature.config import Section, StudyConfig, TaskName, positive
 from miniature.data.lmeval import ItemRecord, read_item_file, read_lm_eval_task, samples_files
 from miniature.exceptions import ConfigError, DataError
 from miniature.paired import (
+    TopK,
     agreement,
     check_distributions,
     flips,
     flips_by_margin,
     gold_change,
     kl_rows,
+    kl_top_k,
     ln_ppl_ratio,
     margins,
     mcnemar_exact,
@@ -138,11 +140,21 @@ def _lockstep_kl(a: Outputs, b: Outputs) -> tuple[np.ndarray | None, np.ndarray 
     not such outputs."""
     if not (a.extra and b.extra and "kl_ref" in a.extra and "kl_ref" in b.extra):
         return None
-    if a.extra["is_reference"][0] and not b.extra["is_reference"][0] and np.array_equal(a.extra["ref_tag"],
-                                                                                        b.extra["ref_tag"]):
+    if a.extra["is_reference"][0] and b.extra.get("lockstep", np.ones(1))[0] and np.array_equal(
+            a.extra["ref_tag"], b.extra["ref_tag"]):
         return b.extra["kl_ref"], b.extra["kl_ref_reverse"], ""
+    if "top_ids" in a.extra and "top_ids" in b.extra:
+        pa, pb = _top_k_summary(a.extra), _top_k_summary(b.extra)
+        return kl_top_k(pa, pb), kl_top_k(pb, pa), (
+            f"a lower bound: KL from each position's top-{pa.ids.shape[1]} summary (exact KL runs in lockstep "
+            "against the study's first model only)")
     return None, None, ("next-token KL is computed against the study's first model, in lockstep with it; this "
                         "pair does not include it")
+
+
+def _top_k_summary(extra: Mapping[str, np.ndarray]) -> TopK:
+    return TopK(extra["top_ids"].astype(np.int64), extra["top_logprobs"].astype(np.float64),
+                extra["tail"].astype(np.float64), int(extra["vocab"][0]))
 
 
 def chance_agreement(pred_i: Sequence[str], pred_j: Sequence[str]) -> float:

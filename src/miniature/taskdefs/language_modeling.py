@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -31,6 +31,10 @@ class LanguageModelingConfig(Section):
     n_ctx: int = Field(512, ge=8)  # tokens a window (llama.cpp's -c)
     chunks: int | None = Field(None, gt=0)  # the first N windows (llama.cpp's --chunks); None: all
     batch: int = Field(4, gt=0)  # windows a forward pass
+    # lockstep: each compressed model runs beside the first model, its per-token KL exact over the
+    # vocabulary; top_k: no second run, every pair's KL a lower bound from the top-K summaries
+    kl: Literal["lockstep", "top_k"] = "lockstep"
+    top_k: int = Field(64, ge=1)  # each position's top-K kept (pairs lockstep does not cover)
 
 
 @dataclass(frozen=True)
@@ -103,11 +107,13 @@ class LanguageModeling(ZeroShotTask):
         from miniature.checkpoints import study_models
 
         path, ident = weights
+        c = cfg.language_modeling
         specs, _ = study_models(cfg)
         ref_weights = self.weights(cfg, 0, specs, None, run, progress)
         is_ref = ref_weights[1] == ident
+        lockstep = c.kl == "lockstep" and not is_ref
         key = content_key({"task": self.name, "checkpoint": ident, "items": items.fingerprint,
-                           "reference": None if is_ref else ref_weights[1]})
+                           "reference": ref_weights[1] if lockstep else None, "top_k": c.top_k})
         file = run.path("predictions", f"{spec.name}-lm-{key}.npz")
         ref_tag = np.frombuffer(hashlib.sha256(repr(ref_weights[1]).encode()).digest(), dtype=np.uint8)
 
@@ -121,8 +127,9 @@ class LanguageModeling(ZeroShotTask):
                 raise DataError(f"model {spec.name!r}: its tokenizer's vocabulary differs from the first model's; "
                                 "per-token outputs compare models that share a vocabulary")
             model = to_device(load_causal_lm(spec, path)).eval()
-            reference = None if is_ref else to_device(load_causal_lm(specs[0], ref_weights[0])).eval()
-            s = score_windows(model, items.windows, reference, cfg.language_modeling.batch, progress)
+            reference = to_device(load_causal_lm(specs[0], ref_weights[0])).eval() if lockstep else None
+            s = score_windows(model, items.windows, reference, c.batch, progress, top_k=c.top_k)
+            assert s.top_ids is not None and s.top_logprobs is not None and s.tail is not None
             targets = items.targets
             top1 = s.top1.ravel()
             zeros = np.zeros(len(targets))
@@ -130,13 +137,18 @@ class LanguageModeling(ZeroShotTask):
                           extra={"logprob": s.logprob.ravel(), "target": targets.astype(np.float64),
                                  "kl_ref": s.kl.ravel() if s.kl is not None else zeros,
                                  "kl_ref_reverse": s.kl_reverse.ravel() if s.kl_reverse is not None else zeros,
-                                 "ref_tag": ref_tag.astype(np.float64), "is_reference": np.array([float(is_ref)])},
+                                 "ref_tag": ref_tag.astype(np.float64), "is_reference": np.array([float(is_ref)]),
+                                 "lockstep": np.array([float(lockstep)]),
+                                 "top_ids": s.top_ids.reshape(len(targets), -1),
+                                 "top_logprobs": s.top_logprobs.reshape(len(targets), -1),
+                                 "tail": s.tail.ravel(), "vocab": np.array([float(model.config.vocab_size)])},
                           source=str(file))
             with atomic_file(file) as tmp:
                 out.save(tmp)
             return out
 
-        what = f"score {len(items)} tokens with {spec.name}" + ("" if is_ref else f" (and {specs[0].name} in lockstep)")
+        what = f"score {len(items)} tokens with {spec.name}" + (f" (and {specs[0].name} in lockstep)"
+                                                                 if lockstep else "")
         return cached("language-model outputs", file, what, score_it, lambda: Outputs.load(file), marker=file)
 
     def card_inputs(self, cfg: Any, tokenizer: Any) -> list[dict]:

@@ -60,6 +60,11 @@ class TokenScores:
     top1: np.ndarray
     kl: np.ndarray | None = None
     kl_reverse: np.ndarray | None = None
+    # each position's top-K (ids, log-probabilities, most probable first) and the log of the rest's
+    # mass: `paired.kl_top_k`'s summary, for pairs no lockstep run covers
+    top_ids: np.ndarray | None = None
+    top_logprobs: np.ndarray | None = None
+    tail: np.ndarray | None = None
 
 
 def _log_probs(model: Any, ids: Any, keep: int) -> Any:
@@ -70,9 +75,10 @@ def _log_probs(model: Any, ids: Any, keep: int) -> Any:
 
 
 def score_windows(model: Any, windows: np.ndarray, reference: Any = None, batch: int = 4,
-                  progress: bool = False) -> TokenScores:
+                  progress: bool = False, top_k: int = 0) -> TokenScores:
     """Every window's second half scored by `model` (and by `reference` in lockstep, where given),
-    `batch` windows a forward pass; only the scored positions' logits are computed."""
+    `batch` windows a forward pass; only the scored positions' logits are computed. `top_k`: keep
+    each position's top-K summary too."""
     import torch
     from tqdm.auto import tqdm
 
@@ -84,6 +90,9 @@ def score_windows(model: Any, windows: np.ndarray, reference: Any = None, batch:
     top1 = np.zeros((n, keep - 1), dtype=np.int64)
     kl = np.zeros((n, keep - 1)) if reference is not None else None
     kl_rev = np.zeros((n, keep - 1)) if reference is not None else None
+    top_ids = np.zeros((n, keep - 1, top_k), dtype=np.int32) if top_k else None
+    top_lp = np.zeros((n, keep - 1, top_k), dtype=np.float32) if top_k else None
+    tail = np.zeros((n, keep - 1)) if top_k else None
     bar = tqdm(total=n, desc="windows", unit="window", disable=not progress, mininterval=1.0)
     with torch.inference_mode():
         for start in range(0, n, batch):
@@ -93,6 +102,12 @@ def score_windows(model: Any, windows: np.ndarray, reference: Any = None, batch:
             rows = slice(start, start + len(ids))
             logprob[rows] = lp.gather(-1, target[..., None])[..., 0].double().cpu().numpy()
             top1[rows] = lp.argmax(-1).cpu().numpy()
+            if top_k:
+                assert top_ids is not None and top_lp is not None and tail is not None
+                vals, ids_k = lp.topk(min(top_k, lp.shape[-1]), -1)
+                top_ids[rows], top_lp[rows] = ids_k.cpu().numpy(), vals.cpu().numpy()
+                rest = lp.double().scatter(-1, ids_k, float("-inf"))  # the rest's mass, summed (no 1 - top)
+                tail[rows] = torch.logsumexp(rest, -1).cpu().numpy()
             if reference is not None:
                 assert kl is not None and kl_rev is not None
                 lr = _log_probs(reference, ids, keep)
@@ -102,7 +117,7 @@ def score_windows(model: Any, windows: np.ndarray, reference: Any = None, batch:
                     kl_rev[start + b] = (q.exp() * (q - p)).sum(-1).cpu().numpy()
             bar.update(len(ids))
     bar.close()
-    return TokenScores(logprob, top1, kl, kl_rev)
+    return TokenScores(logprob, top1, kl, kl_rev, top_ids, top_lp, tail)
 
 
 def perplexity(logprob: np.ndarray) -> tuple[float, float]:

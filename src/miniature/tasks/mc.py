@@ -154,9 +154,9 @@ def score_encoded(model: Any, encoded: Encoded, pad_id: int, progress: bool = Fa
                 if not groups or len(row_conts[r]) > 2 * len(row_conts[groups[-1][0]]):
                     groups.append([])
                 groups[-1].append(r)
-            past = out.past_key_values
-            # the cache's argument: `cache` in transformers 5.x, `past_key_values` before
+            # the cache: `cache` in transformers 5.x (argument and output), `past_key_values` before
             cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            past = getattr(out, cache_arg)
             for g, group in enumerate(groups):
                 cache = past if g == len(groups) - 1 else copy.deepcopy(past)
                 cache.batch_select_indices(owner[group])  # each option row continues its own item's context
