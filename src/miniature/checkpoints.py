@@ -135,6 +135,32 @@ def pretrained_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], run: Ru
     return derived_checkpoint("base", entry, specs[j], path, ident, run, progress=progress)
 
 
+def causal_lm_weights(cfg: Any, i: int, specs: list[Any], run: Any, progress: bool = False) -> tuple[Any, Any]:
+    """Model `i` as a causal language model: as given, or derived from its source's weights; a
+    distilled student learns its teacher's next-token distributions on `distil.text`."""
+    entry = cfg.models[i]
+    if not entry.derived:
+        return None, specs[i].identity()
+    from miniature.tasks.derive import derived_checkpoint
+
+    j = source_index(cfg, i)
+    path, ident = causal_lm_weights(cfg, j, specs, run, progress)
+    rows, fingerprint = None, None
+    d = entry.distil
+    if entry.method == "distil" and d.text is not None:
+        from miniature.compress.wanda import calibration_ids
+        from miniature.data.corpus import load_corpus
+        from miniature.runs import content_key
+
+        def rows(tokenizer: Any, model: Any) -> list[dict]:
+            ids = calibration_ids(tokenizer, d.text, d.samples, d.seq_len, 0).tolist()
+            return [{"input_ids": r, "labels": r} for r in ids]  # the model shifts the labels itself
+
+        fingerprint = content_key({"text": load_corpus(d.text).fingerprint, "samples": d.samples,
+                                   "seq_len": d.seq_len})
+    return derived_checkpoint("causal_lm", entry, specs[j], path, ident, run, rows, fingerprint, progress)
+
+
 def classification_trains(cfg: StudyConfig) -> bool:
     """Whether any model of the study trains (or distils) on the classification data: not in
     zero-shot classification, where language models are used as they are."""
@@ -150,9 +176,7 @@ def classifier_weights(cfg: StudyConfig, i: int, specs: list[ModelSpec], train: 
 
     entry, spec = cfg.models[i], specs[i]
     if cfg.classification.zero_shot:
-        if not entry.derived:
-            return None, spec.identity()
-        return _derived("causal_lm", classifier_weights, cfg, i, specs, None, run, None, progress)
+        return causal_lm_weights(cfg, i, specs, run, progress)
     if entry.derived:
         from miniature.tasks.training import model_keys
 

@@ -76,6 +76,19 @@ class DistilConfig(_Strict):
     max_steps: int | None = Field(None, gt=0)  # stop after this many steps (overrides epochs)
     learning_rate: float = Field(1e-4, gt=0)
     batch_size: int = Field(16, gt=0)
+    # language models (zero-shot tasks, which have no training data): the text the student learns the
+    # teacher's next-token distributions on (a file, a JSONL of {text}, c4 or wikitext2), in `samples`
+    # random windows of `seq_len` tokens; recovery_steps of a causal LM train on the same windows
+    text: str | None = None
+    seq_len: int = Field(256, gt=1)
+    samples: int = Field(256, gt=0)
+
+    LM_FIELDS: ClassVar[frozenset[str]] = frozenset({"text", "seq_len", "samples"})
+
+    def key_fields(self) -> dict[str, Any]:
+        """What enters a distilled model's cache key (the language-model fields only where a text is
+        given, so earlier keys stay as they were)."""
+        return {k: v for k, v in self.model_dump().items() if self.text is not None or k not in self.LM_FIELDS}
 
 
 class ModelEntry(_Strict):

@@ -171,3 +171,32 @@ def test_a_study_of_language_models_on_wikitext(tiny_lm, tmp_path):
     assert (scores["lm"]["tokens"], scores["lm"]["windows"]) == (186, 6)
     assert "Perplexity" in (root / "report.html").read_text(encoding="utf-8")
     assert run(cfg).computed == []
+
+
+@pytest.mark.slow
+def test_a_language_model_distilled_on_text_moves_towards_its_teacher(tiny_lm, tmp_path):
+    """`distil` of a causal LM in a zero-shot study learns the teacher's next-token distributions on
+    distil.text: its per-token KL to the teacher falls below the untrained student's."""
+    from miniature import run
+    from miniature.compress import derive
+    from miniature.config import parse_config
+    from miniature.exceptions import ConfigError
+
+    folder, tok, model = tiny_lm
+    study = {"run_dir": str(tmp_path / "run"), "characteristics": ["outputs"],
+             "models": [{"name": str(folder), "label": "lm"},
+                        {"from": "lm", "method": "distil", "params": {"layers": 1}, "label": "student",
+                         "distil": {"text": str(WIKI), "samples": 32, "seq_len": 64, "max_steps": 80,
+                                    "batch_size": 8, "learning_rate": 1e-3, "alpha": 0.0, "temperature": 1.0}}],
+             "language_modeling": {"data": str(WIKI), "n_ctx": 64, "chunks": 6},
+             "outputs": {"tasks": ["language_modeling"], "bootstrap": 100}}
+    result = run(parse_config(study))
+    row = json.loads((result.run_dir / "outputs" / "outputs.json").read_text())["rows"][0]
+    untrained = derive(model, "distil", {"layers": 1})
+    windows = llama_cpp_windows(tok(WIKI.read_text())["input_ids"], 64, 6, None)
+    before = score_windows(untrained, windows, reference=model).kl.mean()
+    assert row["model_j"] == "student" and row["kl_mean"] < 0.85 * before
+    assert len(list((result.run_dir / "checkpoints").glob("causal_lm-*-distil-*"))) == 1
+    without = {**study, "models": [study["models"][0], {"from": "lm", "method": "distil", "params": {"layers": 1}}]}
+    with pytest.raises(ConfigError, match="set distil.text"):
+        run(parse_config(without))

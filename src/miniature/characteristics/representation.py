@@ -320,7 +320,9 @@ def model_embeddings(cfg: StudyConfig, progress: bool = False) -> tuple[dict[str
     phases: dict[str, dict[str, np.ndarray]] = {p: {} for p in rcfg.phases}
     for i, (spec, label) in enumerate(zip(specs, labels)):
         for phase in rcfg.phases:
-            if phase == "after":
+            # a zero-shot task's models are the same before and after: a distilled or pruned variant
+            # as the task derives it, not its untrained or unpruned base
+            if phase == "after" or not task.fine_tunes(cfg):
                 ckpt_path, ckpt_id = task.weights(cfg, i, specs, train, run, progress)
             else:
                 ckpt_path, ckpt_id = pretrained_weights(cfg, i, specs, run, progress)

@@ -154,6 +154,11 @@ class Task:
         """The task's own figures of one model (columns `score_columns`, less `model`)."""
         raise NotImplementedError
 
+    def fine_tunes(self, cfg: Any) -> bool:
+        """Whether the task fine-tunes its models (zero-shot tasks use them as they are: their
+        weights before and after are the same, a derived variant's included)."""
+        return True
+
     def card_inputs(self, cfg: Any, tokenizer: Any) -> list[dict]:
         """The inputs Table 1 times a language model on (a few items, as the model reads them)."""
         raise NotImplementedError

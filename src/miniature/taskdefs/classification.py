@@ -76,9 +76,9 @@ class Classification(Task):
         if ccfg.zero_shot:
             check_labels(test, len(ccfg.label_words), f"zero-shot ({len(ccfg.label_words)} label words)")
             for m in cfg.models:
-                if m.derived and (m.method == "distil" or m.recovery_steps):
-                    raise ConfigError(f"model {m.display!r}: zero-shot classification trains nothing; derive it "
-                                      "without distil or recovery_steps (or set classification.zero_shot: false)")
+                if m.derived and ((m.method == "distil" and m.distil.text is None) or m.recovery_steps):
+                    raise ConfigError(f"model {m.display!r}: zero-shot classification has no training data; derive "
+                                      "it without recovery_steps, and distil a language model on distil.text")
             rep = getattr(cfg, "representation", None)
             if rep is not None and "representation" in cfg.characteristics and rep.task == self.name and \
                     "after" in rep.phases:
@@ -140,6 +140,9 @@ class Classification(Task):
 
         return cached("classifier outputs", file, f"classify {len(items)} texts with {spec.name}", predict_it,
                       lambda: Outputs.load(file), marker=file)
+
+    def fine_tunes(self, cfg: Any) -> bool:
+        return not cfg.classification.zero_shot
 
     def card_inputs(self, cfg: Any, tokenizer: Any) -> list[dict]:
         """Zero-shot: the first texts in their prompt, as the language model reads them."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from miniature.checkpoints import source_index
 from miniature.exceptions import ConfigError
 from miniature.taskdefs.base import Task
 
@@ -16,22 +15,24 @@ class ZeroShotTask(Task):
 
     def check_training(self, cfg: Any) -> None:
         for m in cfg.models:
-            if m.derived and (m.method == "distil" or m.recovery_steps):
-                raise ConfigError(f"model {m.display!r}: {m.method} with training needs training data, and the "
-                                  f"{self.name} task has none (it is zero-shot); derive it without recovery_steps")
+            if m.derived and m.method == "distil" and m.distil.text is None:
+                raise ConfigError(f"model {m.display!r}: distilling a language model needs text to learn its "
+                                  f"teacher's next tokens on, and the {self.name} task has none (it is zero-shot): "
+                                  "set distil.text (a text file, a JSONL of {text}, c4 or wikitext2)")
+            if m.derived and m.recovery_steps:
+                raise ConfigError(f"model {m.display!r}: recovery_steps need training data, and the {self.name} "
+                                  "task has none (it is zero-shot); derive it without recovery_steps")
 
     def train_data(self, cfg: Any) -> None:
         return None  # zero-shot: nothing is trained for this task
 
-    def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
-        entry = cfg.models[i]
-        if not entry.derived:
-            return None, specs[i].identity()
-        from miniature.tasks.derive import derived_checkpoint
+    def fine_tunes(self, cfg: Any) -> bool:
+        return False
 
-        j = source_index(cfg, i)
-        path, ident = self.weights(cfg, j, specs, None, run, progress)
-        return derived_checkpoint("causal_lm", entry, specs[j], path, ident, run, progress=progress)
+    def weights(self, cfg: Any, i: int, specs: list[Any], train: Any, run: Any, progress: bool = False) -> Any:
+        from miniature.checkpoints import causal_lm_weights
+
+        return causal_lm_weights(cfg, i, specs, run, progress)
 
     def precision(self, cfg: Any) -> str:
         return "auto"

@@ -31,7 +31,7 @@ def derive_key(task: str, entry: ModelEntry, source_id: Any, data_fingerprint: s
                         "recovery_steps": entry.recovery_steps if trains else 0,
                         "recovery_learning_rate": (entry.recovery_learning_rate if trains and entry.recovery_steps
                                                    else None),
-                        "distil": entry.distil.model_dump() if trains and entry.method == "distil" else None,
+                        "distil": entry.distil.key_fields() if trains and entry.method == "distil" else None,
                         "data": data_fingerprint if trains else None, "version": 1})
 
 
