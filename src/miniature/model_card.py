@@ -28,7 +28,7 @@ def linear_sparsity(model: Any) -> float:
     zeros = count = 0
     for name, m in model.named_modules():
         w = None
-        if isinstance(m, torch.nn.Linear):
+        if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D":  # GPT-2's linear maps are Conv1D
             w = m.weight
             q: Any = w
             if type(w.data) is not torch.Tensor and hasattr(q, "qdata"):  # torchao's: its integer values
