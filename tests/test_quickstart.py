@@ -203,3 +203,14 @@ def test_the_language_model_quickstart_at_a_reduced_size(tmp_path):
     assert all(r["n"] == 2 * 63 and r["kl_mean"] > 0 and not r["kl_note"] for r in lm)
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert all(label in html for label in labels) and "Perplexity" in html
+    import shutil
+
+    if shutil.which("chromium"):  # as a browser shows it
+        import tempfile
+
+        from tests.report.test_report import chromium
+
+        with tempfile.TemporaryDirectory() as profile:
+            dom = chromium(f"--user-data-dir={profile}", "--dump-dom", (run_dir / "report.html").as_uri()).stdout
+        assert "Scorecard" in dom and "Perplexity and next-token agreement" in dom and "Adversarial" in dom
+        assert results["verdicts"][0]["short"] in dom
