@@ -93,6 +93,37 @@ def _tiny_config(family: str, vocab: int, seed_variant: int = 0):
     raise ValueError(family)
 
 
+def bpe_tokenizer_from(corpus: list[str], vocab_size: int):
+    """A byte-level BPE tokenizer (GPT-2's kind) trained in code on `corpus`, end-of-text its only
+    special token."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=vocab_size, min_frequency=2, special_tokens=["<|endoftext|>"],
+                            show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>")
+
+
+def tiny_llama_lm(folder: Path, corpus: list[str], vocab_size: int, scale: float):
+    """A 2-layer Llama language model (random weights times `scale`, for peaked distributions) and
+    a BPE tokenizer trained on `corpus`, saved into `folder`; returns (tokenizer, model)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = bpe_tokenizer_from(corpus, vocab_size)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=256)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return tok, model
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, minilm_tokenizer):
     """Factory: a tiny randomly initialised base model of a family, saved with MiniLM's tokenizer."""

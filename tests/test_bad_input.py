@@ -223,7 +223,7 @@ def test_recovery_distil_and_params_only_where_they_mean_something(tmp_path, cap
             "data": {"train": str(tiny_squad(tmp_path / "t.json")), "dev": str(tiny_squad(tmp_path / "d.json"))}}
     cases = [
         ({"from": "a", "method": "int8", "recovery_steps": 5},
-         "model 'a-int8': int8 has no recovery fine-tuning (only heads, layers, prune do)"),
+         "model 'a-int8': int8 has no recovery fine-tuning (only heads, layers, prune, wanda do)"),
         ({"from": "a", "method": "distil", "params": {"layers": 1}, "recovery_learning_rate": 1e-4},
          "distil has no recovery fine-tuning"),
         ({"from": "a", "method": "prune", "params": {"sparsity": 0.5}, "distil": {"epochs": 2}},

@@ -217,7 +217,7 @@ def test_bad_study_configs_fail_in_one_line(tiny_model, tmp_path, capsys):
         (derived("distil", {"layers": 2}), "model 'v': distil.layers is 2 but the teacher has 2 layers"),
         (derived("heads", {"share": 1.0}), "model 'v': heads.share"),
         (derived("int8", {"bits": 4}), "model 'v': unknown int8 parameter 'bits'"),
-        (derived("wanda", {}), "model 'v': unknown compression method 'wanda'; known: heads, layers, distil, prune"),
+        (derived("sparsegpt", {}), "model 'v': unknown compression method 'sparsegpt'; known: heads, layers, distil, prune"),
         (derived("Int8", {}), "method 'Int8' is not a method's name; see `miniature list methods`"),
         # a model given as fine-tuned for QA that is a bare encoder: refused before the first is trained
         ({"models": [base["models"][0], {"name": str(tiny_model("bert", 1)), "finetuned": True}]},

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import SHARED, _tiny_config, need_shared
+from tests.conftest import SHARED, _tiny_config, bpe_tokenizer_from, need_shared
 
 ARC = SHARED / "arc" / "ARC-Easy-Test.jsonl"
 WIKI = SHARED / "wikitext2" / "wiki.test.raw"
@@ -22,15 +22,9 @@ SST2 = SHARED / "sst2" / "dev.tsv"
 
 @pytest.fixture(scope="module")
 def bpe():
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import PreTrainedTokenizerFast
-
     need_shared(ARC, WIKI, PIQA, SST2)
     corpus = ARC.read_text().splitlines()[:300] + WIKI.read_text().splitlines()[:300] + SST2.read_text().splitlines()
-    tok = ByteLevelBPETokenizer()
-    tok.train_from_iterator(corpus, vocab_size=700, min_frequency=2, special_tokens=["<|endoftext|>"],
-                            show_progress=False)
-    return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, eos_token="<|endoftext|>")
+    return bpe_tokenizer_from(corpus, 700)
 
 
 @pytest.mark.slow

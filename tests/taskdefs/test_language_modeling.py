@@ -18,32 +18,16 @@ from scipy.special import log_softmax, rel_entr, softmax
 from miniature.exceptions import DataError
 from miniature.paired import ln_ppl_ratio
 from miniature.tasks.lm import adds_bos, llama_cpp_windows, perplexity, score_windows
-from tests.conftest import SHARED, need_shared
+from tests.conftest import SHARED, need_shared, tiny_llama_lm
 
 WIKI = SHARED / "wikitext2" / "wiki.test.raw"
 
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     need_shared(WIKI)
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(WIKI.read_text().splitlines()[:1500], vocab_size=500, min_frequency=2,
-                            special_tokens=["<|endoftext|>"], show_progress=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=256)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(3.0)
     folder = tmp_path_factory.mktemp("tiny-lm")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder, tok, model
+    return (folder, *tiny_llama_lm(folder, WIKI.read_text().splitlines()[:1500], 500, 3.0))
 
 
 def test_windows_follow_llama_cpps_rule():

@@ -10,32 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import SHARED, need_shared
+from tests.conftest import SHARED, need_shared, tiny_llama_lm
 
 ARC_EASY = SHARED / "arc" / "ARC-Easy-Test.jsonl"
 
 
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     need_shared(ARC_EASY)
-    corpus = [line for line in ARC_EASY.read_text().splitlines()[:200]]
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=2, special_tokens=["<|endoftext|>"],
-                            show_progress=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=256))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(4.0)
     folder = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
+    tiny_llama_lm(folder, ARC_EASY.read_text().splitlines()[:200], 400, 4.0)
     return folder
 
 

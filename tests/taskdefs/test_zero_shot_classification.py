@@ -15,7 +15,7 @@ import torch
 from miniature.data.text import load_text_dataset
 from miniature.tasks.mc import encode_pair
 from miniature.tasks.prompted import PromptClassifier, label_word_probs, prompt_items
-from tests.conftest import SHARED, need_shared
+from tests.conftest import SHARED, need_shared, tiny_llama_lm
 
 SST2 = SHARED / "sst2" / "dev.tsv"
 PROMPT = "{text}\nQuestion: Is this sentence positive or negative?\nAnswer:"
@@ -23,26 +23,10 @@ PROMPT = "{text}\nQuestion: Is this sentence positive or negative?\nAnswer:"
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     need_shared(SST2)
     lines = SST2.read_text().splitlines()[1:400] + [PROMPT.replace("{text}", "") + " positive negative"] * 20
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(lines, vocab_size=600, min_frequency=2, special_tokens=["<|endoftext|>"],
-                            show_progress=False)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96,
-                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                         max_position_embeddings=256)).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(3.0)
     folder = tmp_path_factory.mktemp("tiny-zs")
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder, tok, model
+    return (folder, *tiny_llama_lm(folder, lines, 600, 3.0))
 
 
 def test_the_sst2_reader_and_prompt_are_lm_evals(tmp_path):

@@ -79,11 +79,6 @@ class Classification(Task):
                 if m.derived and ((m.method == "distil" and m.distil.text is None) or m.recovery_steps):
                     raise ConfigError(f"model {m.display!r}: zero-shot classification has no training data; derive "
                                       "it without recovery_steps, and distil a language model on distil.text")
-            rep = getattr(cfg, "representation", None)
-            if rep is not None and "representation" in cfg.characteristics and rep.task == self.name and \
-                    "after" in rep.phases:
-                raise ConfigError("zero-shot classification fine-tunes nothing: set representation.phases to "
-                                  "[before]")
             check_samples(cfg, False)
             return
         for i, spec in enumerate(specs):
