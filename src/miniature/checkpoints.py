@@ -148,12 +148,11 @@ def causal_lm_weights(cfg: Any, i: int, specs: list[Any], run: Any, progress: bo
     rows, fingerprint = None, None
     d = entry.distil
     if entry.method == "distil" and d.text is not None:
-        from miniature.compress.wanda import calibration_ids
-        from miniature.data.corpus import load_corpus
+        from miniature.data.corpus import load_corpus, token_windows
         from miniature.runs import content_key
 
         def rows(tokenizer: Any, model: Any) -> list[dict]:
-            ids = calibration_ids(tokenizer, d.text, d.samples, d.seq_len, 0).tolist()
+            ids = token_windows(tokenizer, d.text, d.samples, d.seq_len, 0)
             return [{"input_ids": r, "labels": r} for r in ids]  # the model shifts the labels itself
 
         fingerprint = content_key({"text": load_corpus(d.text).fingerprint, "samples": d.samples,

@@ -22,17 +22,23 @@ def count_parameters(model: Any) -> int:
 
 
 def linear_sparsity(model: Any) -> float:
-    """Share of exact zeros among the encoder's Linear weights (float or int8)."""
+    """Share of exact zeros among the transformer layers' linear weights (float, int8, torchao's;
+    GPT-2's Conv1D), counted as the compression methods count them (`compress.arch.sparsity`);
+    for a family miniature does not know, every Linear under an encoder/transformer/layer name."""
     import torch
 
+    from miniature.compress.arch import sparsity
+    from miniature.exceptions import ModelError
+
+    try:
+        return sparsity(model)
+    except (ModelError, ZeroDivisionError):
+        pass
     zeros = count = 0
     for name, m in model.named_modules():
         w = None
-        if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D":  # GPT-2's linear maps are Conv1D
+        if isinstance(m, torch.nn.Linear):
             w = m.weight
-            q: Any = w
-            if type(w.data) is not torch.Tensor and hasattr(q, "qdata"):  # torchao's: its integer values
-                w = q.qdata - q.zero_point.repeat_interleave(q.qdata.shape[-1] // q.zero_point.shape[-1], -1)
         elif "quantized" in type(m).__module__ and hasattr(m, "weight") and callable(m.weight):
             w = m.weight().int_repr() - m.weight().q_zero_point() if m.weight().is_quantized else m.weight()
         if w is None or not any(part in name for part in ("encoder", "transformer", "layer")):

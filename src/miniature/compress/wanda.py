@@ -9,14 +9,13 @@ updated (no retraining)."""
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import torch
 
 from miniature.compress.arch import encoder_layers, is_linear, linear_types
 from miniature.compress.base import METHODS, Method, Params, integer, number
-from miniature.exceptions import ConfigError, DataError
+from miniature.exceptions import ConfigError
 
 
 def parse_pattern(pattern: Any) -> tuple[int, int] | None:
@@ -50,16 +49,9 @@ def wanda_mask(metric: torch.Tensor, sparsity: float, pattern: tuple[int, int] |
 
 def calibration_ids(tokenizer: Any, source: str, samples: int, seq_len: int, seed: int) -> torch.Tensor:
     """`samples` random windows of `seq_len` tokens of the calibration text (seeded)."""
-    from miniature.data.corpus import load_corpus
+    from miniature.data.corpus import token_windows
 
-    text = load_corpus(source).text[: samples * seq_len * 12]  # enough characters for the windows' tokens
-    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-    if len(ids) <= seq_len:
-        raise DataError(f"wanda: {source} tokenizes to {len(ids)} tokens, fewer than seq_len {seq_len}; give more "
-                        "calibration text or a smaller seq_len")
-    rng = random.Random(seed)
-    starts = [rng.randrange(0, len(ids) - seq_len) for _ in range(samples)]
-    return torch.tensor([ids[s : s + seq_len] for s in starts], dtype=torch.long)
+    return torch.tensor(token_windows(tokenizer, source, samples, seq_len, seed), dtype=torch.long)
 
 
 class _Stop(Exception):

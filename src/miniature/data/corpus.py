@@ -5,12 +5,16 @@ empty row as a line of one space)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from miniature.exceptions import DataError
 from miniature.files import json_lines, read_text
+from miniature.runs import file_stamp
 
 CORPORA = {"wikitext2": ("Salesforce/wikitext", "wikitext-2-raw-v1", "test"),
            # C4's first English validation shard (Wanda's and SparseGPT's calibration text is C4's)
@@ -25,7 +29,18 @@ class Corpus:
 
 
 def load_corpus(source: str, split: str | None = None) -> Corpus:
-    """The whole text of a local file, or of a registered name's split."""
+    """The whole text of a local file, or of a registered name's split; a file is read once per
+    process while it is unchanged (cache keys and calibration ask for it again and again)."""
+    stamp = file_stamp(source)
+    return _read_corpus(source, split, stamp) if stamp else _load_corpus(source, split)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_corpus(source: str, split: str | None, stamp: tuple[int, int]) -> Corpus:
+    return _load_corpus(source, split)
+
+
+def _load_corpus(source: str, split: str | None) -> Corpus:
     path = Path(source)
     if path.suffix == ".jsonl":  # a JSONL of texts (IMDB's): their "text" fields, a blank line between
         texts = [row.get("text") if isinstance(row, dict) else None for _, row in json_lines(path)]
@@ -52,3 +67,16 @@ def load_corpus(source: str, split: str | None = None) -> Corpus:
     if not text.strip():
         raise DataError(f"{name}: no text in it")
     return Corpus(text, name, hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def token_windows(tokenizer: Any, source: str, samples: int, seq_len: int, seed: int) -> list[list[int]]:
+    """`samples` random windows of `seq_len` tokens of a corpus (seeded): calibration text (Wanda)
+    and a language model's distillation text."""
+    text = load_corpus(source).text[: samples * seq_len * 12]  # enough characters for the windows' tokens
+    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    if len(ids) <= seq_len:
+        raise DataError(f"{source} tokenizes to {len(ids)} tokens, fewer than seq_len {seq_len}; give more text or "
+                        "a smaller seq_len")
+    rng = random.Random(seed)
+    starts = [rng.randrange(0, len(ids) - seq_len) for _ in range(samples)]
+    return [ids[s : s + seq_len] for s in starts]

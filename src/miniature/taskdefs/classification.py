@@ -75,10 +75,9 @@ class Classification(Task):
         note("classification.test", test)
         if ccfg.zero_shot:
             check_labels(test, len(ccfg.label_words), f"zero-shot ({len(ccfg.label_words)} label words)")
-            for m in cfg.models:
-                if m.derived and ((m.method == "distil" and m.distil.text is None) or m.recovery_steps):
-                    raise ConfigError(f"model {m.display!r}: zero-shot classification has no training data; derive "
-                                      "it without recovery_steps, and distil a language model on distil.text")
+            from miniature.taskdefs.zero_shot import check_zero_shot_training
+
+            check_zero_shot_training(cfg, "zero-shot classification")
             check_samples(cfg, False)
             return
         for i, spec in enumerate(specs):

@@ -64,6 +64,24 @@ class TokenItems:
         return n * (n_ctx - 1 - self.first)
 
 
+_ITEMS: dict[tuple, TokenItems] = {}
+
+
+def _token_items(text: Any, spec_key: str, spec: Any, n_ctx: int, chunks: int | None) -> TokenItems:
+    from miniature.tasks.lm import adds_bos, llama_cpp_windows
+    from miniature.zoo import load_tokenizer
+
+    memo = (text.fingerprint, spec_key, n_ctx, chunks)
+    if memo not in _ITEMS:
+        tokenizer = load_tokenizer(spec)
+        tokens = tokenizer(text.text, add_special_tokens=True, verbose=False)["input_ids"]
+        windows = llama_cpp_windows(tokens, n_ctx, chunks, tokenizer.bos_token_id if adds_bos(tokenizer) else None)
+        key = content_key({"text": text.fingerprint, "vocabulary": _vocabulary_key(tokenizer),
+                           "windows": hashlib.sha256(windows.tobytes()).hexdigest()})
+        _ITEMS[memo] = TokenItems(windows, f"{text.source}[{len(windows)} windows of {n_ctx}]", key, tokenizer)
+    return _ITEMS[memo]
+
+
 def _vocabulary_key(tokenizer: Any) -> str:
     return hashlib.sha256(repr(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
 
@@ -87,20 +105,14 @@ class LanguageModeling(ZeroShotTask):
         self.check_training(cfg)
 
     def items(self, cfg: Any) -> TokenItems:
+        """The scored tokens, as the study's first model's tokenizer reads the text (tokenized once per
+        process: Table 1 and every characteristic ask again)."""
         from miniature.checkpoints import study_models
-        from miniature.tasks.lm import adds_bos, llama_cpp_windows
-        from miniature.zoo import load_tokenizer
 
         c = cfg.language_modeling
         text = load_corpus(c.data, c.split)
         spec = study_models(cfg)[0][0]
-        tokenizer = load_tokenizer(spec)
-        tokens = tokenizer(text.text, add_special_tokens=True, verbose=False)["input_ids"]
-        windows = llama_cpp_windows(tokens, c.n_ctx, c.chunks, tokenizer.bos_token_id if adds_bos(tokenizer)
-                                    else None)
-        key = content_key({"text": text.fingerprint, "vocabulary": _vocabulary_key(tokenizer),
-                           "windows": hashlib.sha256(windows.tobytes()).hexdigest()})
-        return TokenItems(windows, f"{text.source}[{len(windows)} windows of {c.n_ctx}]", key, tokenizer)
+        return _token_items(text, content_key(spec.identity()), spec, c.n_ctx, c.chunks)
 
     def outputs(self, cfg: Any, spec: Any, weights: Any, items: TokenItems, run: RunDir,
                 progress: bool = False) -> Outputs:

@@ -10,18 +10,24 @@ from miniature.exceptions import ConfigError
 from miniature.taskdefs.base import Task
 
 
+def check_zero_shot_training(cfg: Any, what: str) -> None:
+    """A zero-shot task has no training data: no recovery fine-tuning, and a language model's
+    distillation learns on `distil.text`."""
+    for m in cfg.models:
+        if m.derived and m.method == "distil" and m.distil.text is None:
+            raise ConfigError(f"model {m.display!r}: distilling a language model needs text to learn its teacher's "
+                              f"next tokens on, and {what} has none (it is zero-shot): set distil.text (a text file, "
+                              "a JSONL of {text}, c4 or wikitext2)")
+        if m.derived and m.recovery_steps:
+            raise ConfigError(f"model {m.display!r}: recovery_steps need training data, and {what} has none (it "
+                              "is zero-shot); derive it without recovery_steps")
+
+
 class ZeroShotTask(Task):
     head = "causal_lm"
 
     def check_training(self, cfg: Any) -> None:
-        for m in cfg.models:
-            if m.derived and m.method == "distil" and m.distil.text is None:
-                raise ConfigError(f"model {m.display!r}: distilling a language model needs text to learn its "
-                                  f"teacher's next tokens on, and the {self.name} task has none (it is zero-shot): "
-                                  "set distil.text (a text file, a JSONL of {text}, c4 or wikitext2)")
-            if m.derived and m.recovery_steps:
-                raise ConfigError(f"model {m.display!r}: recovery_steps need training data, and the {self.name} "
-                                  "task has none (it is zero-shot); derive it without recovery_steps")
+        check_zero_shot_training(cfg, f"the {self.name} task")
 
     def train_data(self, cfg: Any) -> None:
         return None  # zero-shot: nothing is trained for this task
